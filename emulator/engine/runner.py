@@ -1,0 +1,199 @@
+"""Carry one job from Preparing to a final status: the engine's single entry point."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.engine import outputs, record as status
+from emulator.engine.cluster import ClusterSpec, job_instances
+from emulator.engine.partition import list_input_files, partition
+from emulator.engine.record import FailedMiniBatch, JobRecord
+from emulator.engine.scheduler import (
+    CANCELED,
+    COMPLETED,
+    INIT_FAILED,
+    SCRIPT_INVALID,
+    THRESHOLD,
+    LeaseScheduler,
+)
+from emulator.engine.tasks import RUN_DONE, MiniBatchResult, ScoringContext
+from emulator.exceptions import EmulatorError
+from emulator.specs import BatchDeploymentSettings
+
+PROGRESS_SAVE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A job as the engine sees it: resolved local paths and final settings."""
+
+    job_name: str
+    job_dir: Path
+    input_path: Path
+    output_dir: Path
+    code_dir: Path
+    scoring_script: Path
+    model_dir: Path
+    settings: BatchDeploymentSettings
+    instance_count: int
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    python: str = sys.executable
+
+
+def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lambda: False,
+            on_change: Callable[[JobRecord], None] = JobRecord.save) -> JobRecord:
+    """Run the job to a final status; never raises for a job failure, records it instead."""
+    settings = plan.settings
+    job.set_status(status.PREPARING)
+    on_change(job)
+    logs = outputs.JobLogs(plan.job_dir, settings.logging_level)
+    results_file: outputs.ResultsFile | None = None
+    try:
+        files = list_input_files(plan.input_path)
+        mini_batches = list(partition(files, settings.mini_batch_size))
+        job.files_total, job.mini_batches_total = len(files), len(mini_batches)
+        outputs.check_output_available(plan.output_dir, settings.output_action,
+                                       settings.output_file_name)
+        plan.output_dir.mkdir(parents=True, exist_ok=True)
+        if settings.output_action == outputs.APPEND_ROW:
+            results_file = outputs.ResultsFile(plan.output_dir, settings.output_file_name,
+                                               plan.job_name)
+        logs.overview(f"{len(files)} input files in {len(mini_batches)} mini-batches of up to "
+                      f"{settings.mini_batch_size}; {plan.instance_count} instance(s) x "
+                      f"{settings.max_concurrency_per_instance} process(es)")
+        for notice in job.notices:
+            logs.overview(f"notice: {notice}")
+
+        with job_instances(plan.cluster, plan.instance_count,
+                           settings.max_concurrency_per_instance, job.notices) as instances:
+            ctx = _scoring_context(plan, instances.names)
+            if should_stop():
+                return _finish(job, logs, results_file, status.CANCELED, "", on_change)
+            job.set_status(status.RUNNING)
+            on_change(job)
+            progress = _Progress(job, logs, results_file, on_change)
+            outcome = LeaseScheduler(instances, ctx, mini_batches, settings.error_threshold,
+                                     progress.record, should_stop).run()
+        progress.save()
+        return _conclude(job, logs, results_file, outcome, settings, on_change)
+    except EmulatorError as exc:
+        return _finish(job, logs, results_file, status.FAILED, str(exc), on_change)
+    except Exception as exc:  # noqa: BLE001 - a job must end with a status, whatever happened
+        detail = traceback.format_exc()
+        return _finish(job, logs, results_file, status.FAILED,
+                       f"the emulator failed unexpectedly: {type(exc).__name__}: {exc}",
+                       on_change, detail)
+
+
+def _scoring_context(plan: JobPlan, instance_names) -> ScoringContext:
+    settings = plan.settings
+    return ScoringContext(
+        job_name=plan.job_name,
+        job_dir=str(plan.job_dir),
+        code_dir=str(plan.code_dir),
+        scoring_script=str(plan.scoring_script),
+        model_dir=str(plan.model_dir),
+        output_dir=str(plan.output_dir),
+        environment_variables=tuple(settings.environment_variables.items()),
+        timeout=settings.retry_settings.timeout,
+        max_retries=settings.retry_settings.max_retries,
+        collect_rows=settings.output_action == outputs.APPEND_ROW,
+        logging_level=settings.logging_level,
+        python=plan.python,
+        concurrency=settings.max_concurrency_per_instance,
+        instance_names=instance_names,
+    )
+
+
+class _Progress:
+    """Books each finished mini-batch: counts, results rows, report, throttled job.json."""
+
+    def __init__(self, job, logs, results_file, on_change):
+        self.job, self.logs, self.results_file, self.on_change = job, logs, results_file, on_change
+        self._saved = 0.0
+
+    def record(self, result: MiniBatchResult, instance: str) -> None:
+        job = self.job
+        job.mini_batches_completed += 1
+        job.files_succeeded += result.succeeded
+        job.files_failed += result.failed
+        if result.final.status != RUN_DONE:
+            job.mini_batches_failed += 1
+        if self.results_file is not None:
+            self.results_file.append(result.rows)
+        self.logs.report(result, instance)
+        if result.failed and len(job.failed_mini_batches) < status.MAX_FAILED_MINI_BATCHES_KEPT:
+            last = result.final
+            job.failed_mini_batches.append(FailedMiniBatch(
+                id=result.mini_batch.id, files=list(result.mini_batch.files),
+                attempts=result.attempt_count, status=last.status, failed_files=result.failed,
+                error=last.error or _short_return_message(result), traceback=last.traceback))
+        if time.monotonic() - self._saved > PROGRESS_SAVE_SECONDS:
+            self.save()
+
+    def save(self) -> None:
+        self._saved = time.monotonic()
+        self.logs.flush()
+        self.on_change(self.job)
+
+
+def _short_return_message(result: MiniBatchResult) -> str:
+    from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
+
+    if result.succeeded == 0:
+        return NO_SUCCEEDED_ITEM
+    return (f"run() returned {result.succeeded} item(s) for {result.total} file(s); "
+            f"{result.failed} file(s) count as failed")
+
+
+def _conclude(job, logs, results_file, outcome, settings, on_change) -> JobRecord:
+    if outcome.kind == CANCELED:
+        return _finish(job, logs, results_file, status.CANCELED, "", on_change)
+    if outcome.kind == THRESHOLD:
+        return _finish(job, logs, results_file, status.FAILED,
+                       f"{job.files_failed} input file(s) failed, more than error_threshold="
+                       f"{settings.error_threshold}; the job was aborted. "
+                       f"{_first_failure(job)}", on_change)
+    if outcome.kind == INIT_FAILED:
+        last_line = outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else ""
+        return _finish(job, logs, results_file, status.FAILED,
+                       f"init() failed in every scoring process ({last_line}); traceback in "
+                       "logs/user/error/", on_change, outcome.detail)
+    if outcome.kind == SCRIPT_INVALID:
+        return _finish(job, logs, results_file, status.FAILED, outcome.detail, on_change)
+    assert outcome.kind == COMPLETED, outcome
+    job.set_status(status.FINALIZING)
+    on_change(job)
+    if results_file is not None:
+        job.output_file = str(results_file.commit())
+        logs.overview(f"append_row: {results_file.rows_written} row(s) written to "
+                      f"{job.output_file}")
+    return _finish(job, logs, None, status.COMPLETED, "", on_change)
+
+
+def _first_failure(job: JobRecord) -> str:
+    if not job.failed_mini_batches:
+        return ""
+    first = job.failed_mini_batches[0]
+    return (f"First failure: mini-batch {first.id} ({first.status}, {first.attempts} "
+            f"attempt(s)): {first.error}; tracebacks in logs/user/error/")
+
+
+def _finish(job, logs, results_file, final_status, error, on_change, detail="") -> JobRecord:
+    if results_file is not None:
+        results_file.discard()
+    job.error = error
+    job.error_detail = detail
+    result_line = (f"{final_status}: {job.files_succeeded} of {job.files_total} file(s) "
+                   f"succeeded, {job.files_failed} failed, in {job.mini_batches_completed} "
+                   f"of {job.mini_batches_total} mini-batch(es)")
+    logs.overview(result_line + (f"; {error}" if error else ""))
+    logs.finish(result_line, "\n".join(filter(None, [error, detail])))
+    job.set_status(final_status)
+    on_change(job)
+    return job

@@ -1,0 +1,154 @@
+"""The job's scheduler: a bounded window of lease futures, error_threshold, cancel.
+
+Mini-batches are handed out in *leases* (one Dask task scores several mini-batches in one
+warm scoring process), so the per-task cost of Dask is paid once per lease, and at most a
+couple of leases per scoring process are in flight, however large the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from emulator.engine import worker
+from emulator.engine.cluster import Instances
+from emulator.engine.tasks import Lease, LeaseResult, MiniBatch, MiniBatchResult, ScoringContext
+
+MAX_LEASE = 50
+LEASES_PER_SLOT_IN_FLIGHT = 2
+POLL_SECONDS = 0.05
+
+COMPLETED = "completed"
+THRESHOLD = "error_threshold"
+CANCELED = "canceled"
+INIT_FAILED = "init_failed"
+SCRIPT_INVALID = "script_invalid"
+
+
+@dataclass
+class Outcome:
+    kind: str
+    detail: str = ""
+
+
+class LeaseScheduler:
+    def __init__(
+        self,
+        instances: Instances,
+        ctx: ScoringContext,
+        mini_batches: list[MiniBatch],
+        error_threshold: int,
+        on_result: Callable[[MiniBatchResult, str], None],
+        should_stop: Callable[[], bool],
+    ):
+        self.instances = instances
+        self.ctx = ctx
+        self.pending: deque[MiniBatch] = deque(mini_batches)
+        self.error_threshold = error_threshold
+        self.on_result = on_result
+        self.should_stop = should_stop
+        self.failed_files = 0
+        self.slots = len(instances.addresses) * ctx.concurrency
+        self.lease_size = max(1, min(MAX_LEASE, math.ceil(len(mini_batches) / (self.slots * 4))))
+        self.window = self.slots * LEASES_PER_SLOT_IN_FLIGHT
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._in_flight: dict[str, object] = {}
+        self._lease_numbers = iter(range(10**12))
+        self._live_addresses = list(instances.addresses)
+
+    def run(self) -> Outcome:
+        try:
+            return self._loop()
+        finally:
+            self._release()
+
+    def _loop(self) -> Outcome:
+        while self.pending or self._in_flight:
+            self._fill_window()
+            try:
+                future = self._done.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if self.should_stop():
+                    return self._stop(Outcome(CANCELED))
+                continue
+            outcome = self._collect(future)
+            if outcome is not None:
+                return self._stop(outcome)
+            if self.should_stop():
+                return self._stop(Outcome(CANCELED))
+        return Outcome(COMPLETED)
+
+    def _fill_window(self) -> None:
+        client = self.instances.client
+        while self.pending and len(self._in_flight) < self.window:
+            batch = [self.pending.popleft() for _ in range(min(self.lease_size, len(self.pending)))]
+            budget = None
+            if self.error_threshold >= 0:
+                budget = self.error_threshold - self.failed_files
+            lease = Lease(next(self._lease_numbers), tuple(batch), budget)
+            future = client.submit(
+                worker.score_lease, self.ctx, lease,
+                key=f"lease-{self.ctx.job_name}-{lease.number}",
+                workers=self._live_addresses, allow_other_workers=False, pure=False, retries=0,
+            )
+            future.lease = lease  # type: ignore[attr-defined]
+            self._in_flight[future.key] = future
+            future.add_done_callback(self._done.put)
+
+    def _collect(self, future) -> Outcome | None:
+        self._in_flight.pop(future.key, None)
+        lease: Lease = future.lease
+        try:
+            result: LeaseResult = future.result()
+        except Exception:  # noqa: BLE001 - the worker was lost: its attempts are spent
+            self._requeue_lost(lease)
+            return None
+        for mini_batch_result in result.results:
+            self.failed_files += mini_batch_result.failed
+            self.on_result(mini_batch_result, result.instance)
+        if result.script_invalid:
+            return Outcome(SCRIPT_INVALID, result.script_invalid)
+        self.pending.extendleft(reversed(result.unprocessed))
+        if result.instance_dead:
+            address = future_worker_address(self.instances, result.instance)
+            if address in self._live_addresses:
+                self._live_addresses.remove(address)
+            if not self._live_addresses:
+                return Outcome(INIT_FAILED, result.init_failure)
+        if 0 <= self.error_threshold < self.failed_files:
+            return Outcome(THRESHOLD)
+        return None
+
+    def _requeue_lost(self, lease: Lease) -> None:
+        retry = [replace(mb, attempts_made=mb.attempts_made + 1) for mb in lease.mini_batches]
+        self.pending.extendleft(reversed(retry))
+        with contextlib.suppress(Exception):
+            workers = self.instances.client.scheduler_info(n_workers=-1)["workers"]
+            live = sorted(workers)[: len(self.instances.addresses)]
+            if live:
+                self._live_addresses = live
+
+    def _stop(self, outcome: Outcome) -> Outcome:
+        """Kill running scoring processes and drop the leases still queued."""
+        client = self.instances.client
+        with contextlib.suppress(Exception):
+            client.run(worker.abort_job, self.ctx.job_name, workers=self._live_addresses)
+        futures = list(self._in_flight.values())
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        self._in_flight.clear()
+        self.pending.clear()
+        return outcome
+
+    def _release(self) -> None:
+        with contextlib.suppress(Exception):
+            self.instances.client.run(worker.release_job, self.ctx.job_name,
+                                      workers=self._live_addresses)
+
+
+def future_worker_address(instances: Instances, instance: str) -> str | None:
+    return next((a for a, name in instances.names if name == instance), None)

@@ -1,0 +1,90 @@
+"""One exception hierarchy for every front end.
+
+Each subclass declares data (``code``, ``http_status``, ``exit_code``); the CLI turns an
+``EmulatorError`` into one line on stderr and its ``exit_code``, the server into Azure's
+``{"error": {"code", "message"}}`` body with ``http_status``. Messages say what happened,
+which limit or thing was involved, and what to do next.
+
+Every exception keeps its constructor arguments in ``args`` so it survives a pickle
+round-trip when it crosses a Dask worker boundary.
+"""
+
+from __future__ import annotations
+
+
+class EmulatorError(Exception):
+    """Base of every error the emulator raises on purpose."""
+
+    code = "UserError"
+    http_status = 400
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(EmulatorError):
+    """A YAML file, an override or an argument does not match its schema."""
+
+    code = "ValidationError"
+    exit_code = 2
+
+    def __init__(self, message: str, errors: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.args = (message, tuple(errors))
+        self.errors = tuple(errors) or (message,)
+
+
+class NotSupportedError(EmulatorError):
+    """Azure accepts it, the emulator does not (yet)."""
+
+    code = "NotSupported"
+    exit_code = 2
+
+
+class ResourceNotFoundError(EmulatorError):
+    code = "ResourceNotFound"
+    http_status = 404
+    exit_code = 3
+
+
+class InputError(EmulatorError):
+    """The job's input cannot be read or holds nothing to score."""
+
+    code = "UserError"
+    exit_code = 2
+
+
+class ScoringScriptError(EmulatorError):
+    """The scoring script is missing, does not parse or lacks init()/run()."""
+
+    code = "ScoringScriptError"
+    exit_code = 2
+
+
+class OutputExistsError(EmulatorError):
+    """Output uniqueness: the results file (or summary_only folder) already exists."""
+
+    code = "OutputAlreadyExists"
+    http_status = 409
+    exit_code = 4
+
+
+class JobFailedError(EmulatorError):
+    """Raised by callers that want an exception for a job that ended Failed."""
+
+    code = "JobFailed"
+    http_status = 500
+    exit_code = 5
+
+
+class ClusterError(EmulatorError):
+    """The Dask cluster could not be started or reached."""
+
+    code = "ClusterError"
+    http_status = 503
+    exit_code = 6

@@ -1,0 +1,215 @@
+"""The JSON Schemas in ``schemas/``: loading, validation with file:line:path errors, defaults.
+
+The schemas are the single source of truth for keys, types, enums and defaults; code asks
+this module for a default instead of writing the value down a second time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+
+from emulator.exceptions import ValidationError
+
+
+def schemas_dir() -> Path:
+    """The folder of ``*.schema.json``: inside the wheel, else the source checkout's."""
+    packaged = Path(__file__).parent / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "schemas"
+
+
+@functools.cache
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(contents)
+        resources.append((path.name, resource))
+        resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def load_schema(kind: str) -> dict[str, Any]:
+    """The schema ``schemas/<kind>.schema.json`` as a dict."""
+    path = schemas_dir() / f"{kind}.schema.json"
+    if not path.is_file():
+        raise ValidationError(f"no schema named {kind!r} in {schemas_dir()}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(kind)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=_registry())
+
+
+def defaults(kind: str, definition: str) -> dict[str, Any]:
+    """Defaults declared under ``$defs/<definition>`` of a schema, nested objects included."""
+    schema = load_schema(kind)
+    return _collect_defaults(schema["$defs"][definition], schema)
+
+
+def _collect_defaults(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, prop in node.get("properties", {}).items():
+        target = _resolve_local(prop, root)
+        if "properties" in target:
+            nested = _collect_defaults(target, root)
+            if nested or "default" in prop:
+                found[name] = {**prop.get("default", {}), **nested}
+        elif "default" in prop:
+            found[name] = prop["default"]
+    return found
+
+
+def _resolve_local(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref", "")
+    if ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+# --------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed YAML/JSON document that remembers the line of every JSON path."""
+
+    data: Any
+    source: str
+    lines: dict[tuple[str | int, ...], int]
+
+    def line_of(self, path: Iterable[str | int]) -> int | None:
+        path = tuple(path)
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path)
+
+
+def load_document(path: str | Path) -> Document:
+    """Parse a YAML file, keeping line numbers; a clear error when unreadable or malformed."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError(f"{path}: file not found; check the path given to --file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{path}: cannot read the file ({exc})") from None
+    return parse_document(text, str(path))
+
+
+def parse_document(text: str, source: str) -> Document:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValidationError(f"{source}{line}: not valid YAML: {problem}") from None
+    lines: dict[tuple[str | int, ...], int] = {}
+    data = _construct(node, (), lines) if node is not None else {}
+    return Document(data=data, source=source, lines=lines)
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            result[key] = _construct(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+# --------------------------------------------------------------------------------------
+# validation
+
+
+def validation_errors(kind: str, document: Document) -> list[str]:
+    """Every error of ``document`` against schema ``kind``, as ``file:line: path: message``."""
+    validator = _validator(kind)
+    errors = sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path))
+    return [_format(document, error) for error in _leaf_errors(errors)]
+
+
+def validate(kind: str, document: Document) -> None:
+    """Raise ``ValidationError`` with the best error first and all errors attached."""
+    validator = _validator(kind)
+    all_errors = list(validator.iter_errors(document.data))
+    if not all_errors:
+        return
+    best = jsonschema.exceptions.best_match(all_errors)
+    formatted = [_format(document, e) for e in _leaf_errors(all_errors)]
+    raise ValidationError(_format(document, _leaf(best)), tuple(formatted))
+
+
+def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The most specific error beneath an anyOf/oneOf wrapper."""
+    while error.context:
+        error = jsonschema.exceptions.best_match(error.context)
+    return error
+
+
+def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list:
+    return [_leaf(e) for e in errors]
+
+
+def _format(document: Document, error: jsonschema.ValidationError) -> str:
+    path = list(error.absolute_path)
+    line = document.line_of(path)
+    location = f"{document.source}:{line}" if line else document.source
+    json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return f"{location}: {json_path}: {_message(error)}"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "unevaluatedProperties" or error.validator == "additionalProperties":
+        extra = _unexpected_keys(error)
+        if extra:
+            return f"unknown key(s) {', '.join(map(repr, extra))}; {_hint(extra)}"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{error.instance!r} is not valid: {error.schema['description']}"
+    if error.validator == "false":
+        return "not allowed here"
+    return error.message
+
+
+_SETTINGS_KEYS = frozenset(load_schema("batch_deployment")["$defs"]["settings_properties"]["properties"])
+
+
+def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
+    # jsonschema names the offending keys only in its message: "('a', 'b' were unexpected)"
+    inside = error.message.rpartition("(")[2]
+    return re.findall(r"'([^']*)'", inside)
+
+
+def _hint(keys: list[str]) -> str:
+    if set(keys) & _SETTINGS_KEYS:
+        return "with 'type: model' these settings belong under 'settings:'; remove 'type' for the flat layout"
+    return "check the spelling against the schema or remove them"

@@ -1,0 +1,185 @@
+"""Main program of one scoring process. Standard library only.
+
+Started by the worker side (``emulator.engine.worker``) as ``python bootstrap.py ARGS``.
+It imports the user's scoring script, calls ``init()`` once, then serves ``run`` requests
+over a private pipe pair until the pipe closes. User output (``print``, logging) goes to
+the process's stdout/stderr, which the parent points at the job's log files, so it can
+never corrupt the protocol.
+
+Protocol: each message is a 4-byte big-endian length followed by that many bytes of UTF-8
+JSON. Requests: ``{"op": "run", "mini_batch": [...]}``. Replies: ``{"op": "ready"}`` once
+after ``init()``, ``{"op": "init_failed", "traceback": ...}``, ``{"op": "done", ...}`` or
+``{"op": "error", "traceback": ...}`` per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import struct
+import sys
+import traceback
+
+_HEADER = struct.Struct(">I")
+NO_SUCCEEDED_ITEM = (
+    "There is no succeeded mini batch item returned from run(). "
+    "Please check 'response: run()' in https://aka.ms/batch-inference-documentation."
+)
+
+
+def write_message(fd: int, message: dict) -> None:
+    payload = json.dumps(message).encode("utf-8")
+    data = _HEADER.pack(len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``, or None at end of file."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(fd: int) -> dict | None:
+    header = read_exactly(fd, _HEADER.size)
+    if header is None:
+        return None
+    payload = read_exactly(fd, _HEADER.unpack(header)[0])
+    if payload is None:
+        return None
+    return json.loads(payload)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the Dask worker that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback as the user would see it running their script: our frames removed."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, importlib.util.__file__):
+        tb = tb.tb_next
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith("<frozen importlib"):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def account(result, total: int, collect_rows: bool) -> tuple[int, str]:
+    """(succeeded items, results text) for one run() return value, by Azure's rules.
+
+    A DataFrame counts one success per row and is written space-separated without header
+    or index; any other iterable (list, tuple, array, generator) one success per element,
+    written as ``str(element)`` one per line; ``None`` counts nothing.
+    """
+    if result is None:
+        return 0, ""
+    if type(result).__module__.startswith("pandas") and hasattr(result, "to_csv"):
+        if not hasattr(result, "columns"):  # a Series: one element per value
+            result = result.to_frame()
+        text = result.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
+        return len(result), text if collect_rows else ""
+    if isinstance(result, (str, bytes)) or not hasattr(result, "__iter__"):
+        items = [result]
+    else:
+        items = list(result)
+    text = "".join(f"{item}\n" for item in items) if collect_rows else ""
+    return len(items), text
+
+
+def _load_script(path: str):
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import scoring script {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--script", required=True)
+    parser.add_argument("--code-dir", required=True)
+    parser.add_argument("--shim-dir", required=True)
+    parser.add_argument("--request-fd", type=int, required=True)
+    parser.add_argument("--reply-fd", type=int, required=True)
+    parser.add_argument("--logging-level", default="info")
+    parser.add_argument("--collect-rows", action="store_true")
+    args = parser.parse_args(argv)
+
+    _die_with_parent()
+    sys.path.insert(0, args.code_dir)
+    sys.path.append(args.shim_dir)
+    # Scripts written for PRS read extra arguments with parse_known_args (Azure passes some).
+    sys.argv = [args.script, "--logging_level", args.logging_level.upper()]
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=getattr(logging, args.logging_level.upper(), logging.INFO),
+        format="%(asctime)s|%(name)s|%(levelname)s|%(process)d|%(funcName)s()|%(message)s",
+    )
+
+    try:
+        module = _load_script(args.script)
+        run = getattr(module, "run", None)
+        if not callable(run):
+            write_message(args.reply_fd, {
+                "op": "script_invalid",
+                "message": f"scoring script {os.path.basename(args.script)} has no callable "
+                           "run(mini_batch); define it at module level",
+            })
+            return 3
+        init = getattr(module, "init", None)
+        if callable(init):
+            init()
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported
+        sys.stdout.flush()
+        write_message(args.reply_fd, {"op": "init_failed", "traceback": user_traceback(exc)})
+        return 2
+    write_message(args.reply_fd, {"op": "ready"})
+
+    while True:
+        request = read_message(args.request_fd)
+        if request is None or request.get("op") == "stop":
+            return 0
+        mini_batch = request["mini_batch"]
+        try:
+            succeeded, text = account(run(list(mini_batch)), len(mini_batch), args.collect_rows)
+        except BaseException as exc:  # noqa: BLE001
+            sys.stdout.flush()
+            sys.stderr.flush()
+            write_message(args.reply_fd, {
+                "op": "error",
+                "message": f"{type(exc).__name__}: {exc}",
+                "traceback": user_traceback(exc),
+            })
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        write_message(args.reply_fd, {"op": "done", "succeeded": succeeded, "rows": text})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
