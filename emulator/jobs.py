@@ -116,6 +116,9 @@ def start_batch_job(
 
     name = job_name or f"batchjob-{uuid.uuid4()}"
     job_dir = ws.job_dir(name)
+    if job_dir.exists():
+        raise ValidationError(f"a job named {name!r} already exists in workspace "
+                              f"{ws.name!r}; choose another --job-name")
     if output_path is None:
         output_uri = datastore_uri(DEFAULT_DATASTORE, f"azureml/{name}/score/")
     else:

@@ -55,7 +55,7 @@ def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
                     n_workers=instance_count,
                     threads_per_worker=concurrency,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     memory_limit=0,
                     silence_logs=logging.ERROR,
                 )

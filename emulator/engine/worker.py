@@ -125,7 +125,10 @@ class ScoringProcess:
     def run(self, files: tuple[str, ...]) -> tuple[Attempt, str]:
         """One run() call: its attempt record and, when it succeeded, its results rows."""
         start = time.time()
-        bootstrap.write_message(self._request_fd, {"op": "run", "mini_batch": list(files)})
+        try:
+            bootstrap.write_message(self._request_fd, {"op": "run", "mini_batch": list(files)})
+        except OSError:  # it died while idle (a thread of the user's called os._exit, say)
+            return Attempt(PROCESS_CRASHED, self.name, start, 0.0, error=self._death_reason()), ""
         reply = self._receive(self.ctx.timeout)
         elapsed = time.time() - start
         if reply is None:
