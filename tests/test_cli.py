@@ -1,0 +1,56 @@
+"""The command line: the demo, a direct run, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from emulator.cli.main import cli
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_in_a_fresh_process(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "emulator", "demo", "--home", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Completed; 12 of 12 files succeeded in 4 mini-batches" in result.stdout
+    assert "patients-00.csv 0 0 0.0909" in result.stdout
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("batch-emulator, version ")
+
+
+def test_run_prints_the_job_and_exits_zero(tmp_path, make_deployment, make_inputs,
+                                           dask_scheduler_address, monkeypatch):
+    monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, [
+        "run", "--file", str(make_deployment("succeed_list.py")), "--input",
+        str(make_inputs(3)), "--scheduler-address", dask_scheduler_address,
+        "--set", "retry_settings.timeout=10", "--mini-batch-size", "1"])
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout)
+    assert (job["status"], job["mini_batches_total"]) == ("Completed", 3)
+    assert job["settings"]["retry_settings"]["timeout"] == 10
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["run", "--file", "nope.yml", "--input", "."], "ERROR: nope.yml: file not found", 2),
+    (["run", "--file", "FIXTURE", "--input", "/does/not/exist"],
+     "ERROR: input path /does/not/exist does not exist", 2),
+])
+def test_errors_are_one_line_with_a_non_zero_exit(args, message, code, make_deployment,
+                                                  tmp_path, monkeypatch):
+    monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
+    args = [str(make_deployment("succeed_list.py")) if a == "FIXTURE" else a for a in args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
