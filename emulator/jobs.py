@@ -75,7 +75,7 @@ def request_cancel(job_folder: str | Path) -> None:
 
 def start_batch_job(
     deployment: str | os.PathLike | BatchDeployment,
-    input: str | os.PathLike,  # noqa: A002 - Azure's word
+    input: str | os.PathLike,
     *,
     output_path: str | os.PathLike | None = None,
     job_name: str | None = None,
@@ -156,7 +156,7 @@ def start_batch_job(
     return BatchJob(plan, job)
 
 
-def run_batch_job(deployment, input, *, timeout: float | None = None, **options) -> JobRecord:  # noqa: A002
+def run_batch_job(deployment, input, *, timeout: float | None = None, **options) -> JobRecord:
     """``start_batch_job`` and wait for the final record (see there for the options)."""
     job = start_batch_job(deployment, input, **options)
     try:

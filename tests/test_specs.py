@@ -133,7 +133,7 @@ def test_scoring_script_checks(tmp_path):
     code = tmp_path / "code"
     code.mkdir()
     (code / "score.py").write_text("def run(mini_batch):\n    return mini_batch\n")
-    base = f"name: dep-one\ntype: model\nmodel: azureml:m:1\ncode_configuration:\n  code: code\n"
+    base = "name: dep-one\ntype: model\nmodel: azureml:m:1\ncode_configuration:\n  code: code\n"
     with pytest.raises(ScoringScriptError, match="score2.py not found in"):
         load_deployment(write(tmp_path, base + "  scoring_script: score2.py\n"))
     (code / "bad.py").write_text("def run(:\n")

@@ -100,5 +100,5 @@ def _close_quietly(client, cluster) -> None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.engine import outputs, record as status
+from emulator.engine import outputs
+from emulator.engine import record as status
 from emulator.engine.cluster import ClusterSpec, job_instances
 from emulator.engine.partition import list_input_files, partition
 from emulator.engine.record import FailedMiniBatch, JobRecord
@@ -83,7 +84,7 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         return _conclude(job, logs, results_file, outcome, settings, on_change)
     except EmulatorError as exc:
         return _finish(job, logs, results_file, status.FAILED, str(exc), on_change)
-    except Exception as exc:  # noqa: BLE001 - a job must end with a status, whatever happened
+    except Exception as exc:
         detail = traceback.format_exc()
         return _finish(job, logs, results_file, status.FAILED,
                        f"the emulator failed unexpectedly: {type(exc).__name__}: {exc}",

@@ -104,7 +104,7 @@ class LeaseScheduler:
         lease: Lease = future.lease
         try:
             result: LeaseResult = future.result()
-        except Exception:  # noqa: BLE001 - the worker was lost: its attempts are spent
+        except Exception:
             self._requeue_lost(lease)
             return None
         for mini_batch_result in result.results:

@@ -318,7 +318,7 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
     position = 0
     try:
         with pool.checkout() as slot:
-            for position, mini_batch in enumerate(lease.mini_batches):  # noqa: B007
+            for position, mini_batch in enumerate(lease.mini_batches):
                 if pool.aborted.is_set():
                     break
                 result = _score_mini_batch(pool, slot, mini_batch)

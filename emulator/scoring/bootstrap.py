@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         init = getattr(module, "init", None)
         if callable(init):
             init()
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported
+    except BaseException as exc:
         sys.stdout.flush()
         write_message(args.reply_fd, {"op": "init_failed", "traceback": user_traceback(exc)})
         return 2
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         mini_batch = request["mini_batch"]
         try:
             succeeded, text = account(run(list(mini_batch)), len(mini_batch), args.collect_rows)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             sys.stdout.flush()
             sys.stderr.flush()
             write_message(args.reply_fd, {
