@@ -468,3 +468,13 @@ def test_instance_count_starts_that_many_workers_on_a_local_cluster(
     assert job.status == "Completed", job.error
     instances = {row["Instance"] for row in report_rows(job)}
     assert instances == {"instance-0", "instance-1"}
+
+
+@pytest.mark.parametrize("layout", ["current.yml", "flat.yml"])
+def test_fixture_deployments_in_both_layouts_score_the_fixture_data(layout, run_job, home):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    job = run_job(fixtures / "deployments" / layout, fixtures / "data" / "numbers")
+    assert job.status == "Completed", job.error
+    assert (job.files_total, job.mini_batches_total) == (8, 3)  # hidden files skipped
+    assert sorted(Path(job.output_file).read_text().splitlines()) == [
+        *(f"file-{i}.txt: {i + 1}" for i in range(7)), "zz.txt: 7"]
