@@ -158,11 +158,11 @@ def print_table(headers: list[str], rows: list[list], title: str | None = None) 
               for i, h in enumerate(headers)]
     if title:
         print(f"\n{title}")
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line)
     print("-" * len(line))
     for row in cells:
-        print("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
 def _fmt(value) -> str:

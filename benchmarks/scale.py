@@ -14,6 +14,7 @@ Targets: t(1M) / t(100k) <= 12 (near-linear), peak RSS of the job process < 1 Gi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -52,10 +53,8 @@ class RssSampler(threading.Thread):
                 self.peak_self = max(self.peak_self, self.process.memory_info().rss)
                 rss = []
                 for child in self.process.children(recursive=True):
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         rss.append(child.memory_info().rss)
-                    except psutil.Error:
-                        pass
                 if rss:
                     self.peak_children_sum = max(self.peak_children_sum, sum(rss))
                     self.peak_child_max = max(self.peak_child_max, max(rss))

@@ -36,3 +36,10 @@ def test_bad_inputs_name_the_path(tmp_path, case):
         list_input_files(target)
     assert str(target) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_link_back_up_the_tree_is_not_followed_forever(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("x")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path)
+    assert [f[len(str(tmp_path)) + 1:] for f in list_input_files(tmp_path)] == ["a/x.txt"]
