@@ -18,7 +18,11 @@ def test_demo_runs_end_to_end_in_a_fresh_process(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Completed; 12 of 12 files succeeded in 4 mini-batches" in result.stdout
-    assert "patients-00.csv 0 0 0.0909" in result.stdout
+    results = next(line.split(maxsplit=1)[1] for line in result.stdout.splitlines()
+                   if line.startswith("results:"))
+    rows = open(results).read().splitlines()
+    assert len(rows) == 60  # 12 files x 5 patients, in completion order
+    assert "patients-00.csv 0 0 0.0909" in rows
 
 
 def test_version():
