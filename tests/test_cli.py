@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,7 @@ def test_demo_runs_end_to_end_in_a_fresh_process(tmp_path):
     assert "Completed; 12 of 12 files succeeded in 4 mini-batches" in result.stdout
     results = next(line.split(maxsplit=1)[1] for line in result.stdout.splitlines()
                    if line.startswith("results:"))
-    rows = open(results).read().splitlines()
+    rows = Path(results).read_text().splitlines()
     assert len(rows) == 60  # 12 files x 5 patients, in completion order
     assert "patients-00.csv 0 0 0.0909" in rows
 
