@@ -23,7 +23,6 @@ from emulator.engine.outputs import check_output_available
 from emulator.engine.record import JobRecord
 from emulator.engine.runner import JobPlan, execute
 from emulator.exceptions import (
-    EmulatorError,
     InputError,
     NotSupportedError,
     ResourceNotFoundError,
@@ -103,15 +102,55 @@ def start_batch_job(
         overrides["mini_batch_size"] = mini_batch_size
     if instance_count is not None:
         overrides["instance_count"] = instance_count
+    notices = []
+    if deployment.compute and scheduler_address is None:
+        notices.append(f"compute {deployment.compute} is not registered here; running on a "
+                       "local Dask cluster")
+    output_uri = None if output_path is None else str(output_path)
+    plan, job = prepare_job(
+        deployment, to_local_path(str(input), ws), ws, overrides=overrides, job_name=job_name,
+        output_uri=output_uri, output_dir=None if output_uri is None else to_local_path(
+            output_uri, ws), cluster=ClusterSpec(scheduler_address=scheduler_address),
+        notices=notices)
+    job.save()
+    return BatchJob(plan, job)
+
+
+def prepare_job(
+    deployment: BatchDeployment,
+    input_path: Path,
+    ws: Workspace,
+    *,
+    overrides: Mapping[str, Any],
+    job_name: str | None,
+    output_uri: str | None,
+    output_dir: Path | None,
+    cluster: ClusterSpec,
+    model_dir: Path | None = None,
+    max_instances: int | None = None,
+    notices: Iterable[str] = (),
+    input_uri: str | None = None,
+) -> tuple[JobPlan, JobRecord]:
+    """Check a job request up front and create its folder and record (status ``Queued``).
+
+    Everything that can be refused is refused here, before anything is written: invalid
+    overrides, a missing or empty input, an existing output, a duplicate job name.
+    ``model_dir`` is a registered model's folder; without it the deployment's local model
+    is linked into the job folder. ``max_instances`` caps ``instance_count`` (amlcompute).
+    """
     checked = validate_invoke_overrides(overrides)
     settings = deployment.settings.with_overrides(checked)
     instances = int(checked.get("instance_count", deployment.instance_count))
-
+    notices = list(notices)
+    if max_instances is not None and instances > max_instances:
+        notices.append(f"instance_count={instances} capped at the compute's "
+                       f"max_instances={max_instances}")
+        instances = max_instances
     if deployment.code_configuration is None:
         raise NotSupportedError(f"deployment {deployment.name!r} has no code_configuration; add "
                                 "code and scoring_script (scoring MLflow models without a script "
                                 "is not available yet)")
-    input_path = to_local_path(str(input), ws).resolve()
+    input_path = input_path.resolve()
     _check_input(input_path)
 
     name = job_name or f"batchjob-{uuid.uuid4()}"
@@ -119,41 +158,35 @@ def start_batch_job(
     if job_dir.exists():
         raise ValidationError(f"a job named {name!r} already exists in workspace "
                               f"{ws.name!r}; choose another --job-name")
-    if output_path is None:
+    if output_uri is None:
         output_uri = datastore_uri(DEFAULT_DATASTORE, f"azureml/{name}/score/")
-    else:
-        output_uri = str(output_path)
-    output_dir = to_local_path(output_uri, ws).resolve()
+        output_dir = to_local_path(output_uri, ws)
+    output_dir = Path(output_dir).resolve()
     check_output_available(output_dir, settings.output_action, settings.output_file_name)
+    if model_dir is None:
+        _check_model(deployment)
     try:
         job_dir.mkdir(parents=True)
     except FileExistsError:
         raise ValidationError(f"a job named {name!r} already exists in workspace "
                               f"{ws.name!r}; choose another --job-name") from None
+    if model_dir is None:
+        model_dir = _link_model(deployment, job_dir)
 
     job = JobRecord(
         name=name, job_folder=str(job_dir), deployment_name=deployment.name,
-        endpoint_name=deployment.endpoint_name or "", input_path=str(input_path),
+        endpoint_name=deployment.endpoint_name or "", input_path=input_uri or str(input_path),
         output_uri=output_uri, output_folder=str(output_dir),
-        output_action=settings.output_action, settings=_settings_dict(settings, instances))
-    if deployment.compute and scheduler_address is None:
-        job.notices.append(f"compute {deployment.compute} is not registered here; running on a "
-                           "local Dask cluster")
-    try:
-        model_dir = _stage_model(deployment, job_dir)
-    except EmulatorError:
-        job_dir.rmdir()
-        raise
+        output_action=settings.output_action, settings=_settings_dict(settings, instances),
+        notices=notices)
     plan = JobPlan(
         job_name=name, job_dir=job_dir, input_path=input_path, output_dir=output_dir,
         code_dir=deployment.code_configuration.code,
         scoring_script=deployment.code_configuration.script_path,
-        model_dir=model_dir, settings=settings, instance_count=instances,
-        cluster=ClusterSpec(scheduler_address=scheduler_address),
+        model_dir=model_dir, settings=settings, instance_count=instances, cluster=cluster,
     )
     job.set_status(status.QUEUED)
-    job.save()
-    return BatchJob(plan, job)
+    return plan, job
 
 
 def run_batch_job(deployment, input, *, timeout: float | None = None, **options) -> JobRecord:
@@ -183,8 +216,7 @@ def _has_visible_file(folder: Path) -> bool:
     return False
 
 
-def _stage_model(deployment: BatchDeployment, job_dir: Path) -> Path:
-    """A folder holding the model under its original base name, for AZUREML_MODEL_DIR."""
+def _check_model(deployment: BatchDeployment) -> None:
     model = deployment.model
     if model.path is None:
         raise ResourceNotFoundError(
@@ -193,9 +225,14 @@ def _stage_model(deployment: BatchDeployment, job_dir: Path) -> Path:
     if not model.path.exists():
         raise InputError(f"model path {model.path} does not exist; fix model.path "
                          "(relative to the deployment YAML)")
+
+
+def _link_model(deployment: BatchDeployment, job_dir: Path) -> Path:
+    """A folder holding the model under its original base name, for AZUREML_MODEL_DIR."""
+    path = deployment.model.path
     model_dir = job_dir / "azureml-models"
     model_dir.mkdir()
-    (model_dir / model.path.name).symlink_to(model.path, target_is_directory=model.path.is_dir())
+    (model_dir / path.name).symlink_to(path, target_is_directory=path.is_dir())
     return model_dir
 
 

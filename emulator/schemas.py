@@ -6,6 +6,7 @@ this module for a default instead of writing the value down a second time.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -73,6 +74,36 @@ def _collect_defaults(node: dict[str, Any], root: dict[str, Any]) -> dict[str, A
         elif "default" in prop:
             found[name] = prop["default"]
     return found
+
+
+def fill_defaults(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with the schema's defaults for every absent key filled in.
+
+    Follows the branch of ``if``/``then``/``else`` that ``data`` takes (per-type keys of a
+    compute or datastore) and the nested objects ``data`` has; keys already given stay as
+    given, strings included.
+    """
+    schema = load_schema(kind)
+    return _fill(schema, copy.deepcopy(data), schema, _validator(kind))
+
+
+def _fill(node: Any, data: dict[str, Any], root: dict[str, Any],
+          validator: jsonschema.protocols.Validator) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return data
+    node = _resolve_local(node, root)
+    for name, prop in node.get("properties", {}).items():
+        target = _resolve_local(prop, root)
+        if name not in data and "default" in target:
+            data[name] = copy.deepcopy(target["default"])
+        elif isinstance(data.get(name), dict) and "properties" in target:
+            data[name] = _fill(target, data[name], root, validator)
+    if "if" in node:
+        taken = "then" if validator.evolve(schema=node["if"]).is_valid(data) else "else"
+        data = _fill(node.get(taken), data, root, validator)
+    for sub in node.get("allOf", ()):
+        data = _fill(sub, data, root, validator)
+    return data
 
 
 def _resolve_local(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -170,10 +201,29 @@ def validate(kind: str, document: Document) -> None:
 
 
 def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """The most specific error beneath an anyOf/oneOf wrapper."""
-    while error.context:
-        error = jsonschema.exceptions.best_match(error.context)
+    """The most specific error beneath an anyOf/oneOf wrapper.
+
+    Descends as ``best_match`` does: into the branch whose type the instance has, so that
+    ``0`` against "an integer >= 1 or a string of digits" reports the minimum, not the type.
+    """
+    while error.context and not _missing_one_of(error) and not _no_branch_type(error):
+        error = min(error.context, key=jsonschema.exceptions.relevance)
     return error
+
+
+def _no_branch_type(error: jsonschema.ValidationError) -> bool:
+    """An anyOf/oneOf with a description, none of whose branches has the instance's type."""
+    return ("description" in error.schema and bool(error.context)
+            and all(e.validator == "type" and not e.relative_path for e in error.context))
+
+
+def _missing_one_of(error: jsonschema.ValidationError) -> list[str]:
+    """The keys of an anyOf/oneOf whose every branch only asks for one key, none present."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return []
+    if any(e.validator != "required" or e.relative_path for e in error.context):
+        return []
+    return [e.validator_value[0] for e in error.context if len(e.validator_value) == 1]
 
 
 def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list:
@@ -192,7 +242,12 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "unevaluatedProperties" or error.validator == "additionalProperties":
         extra = _unexpected_keys(error)
         if extra:
-            return f"unknown key(s) {', '.join(map(repr, extra))}; {_hint(extra)}"
+            return f"unknown key(s) {', '.join(map(repr, extra))}; {_hint(extra, error)}"
+    keys = _missing_one_of(error)
+    if keys:
+        return f"one of the keys {' or '.join(map(repr, keys))} is required"
+    if _no_branch_type(error):
+        return f"{error.instance!r} is not valid: {error.schema['description']}"
     if error.validator == "pattern" and "description" in error.schema:
         return f"{error.instance!r} is not valid: {error.schema['description']}"
     if error.validator == "false":
@@ -209,7 +264,9 @@ def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
     return re.findall(r"'([^']*)'", inside)
 
 
-def _hint(keys: list[str]) -> str:
-    if set(keys) & _SETTINGS_KEYS:
+def _hint(keys: list[str], error: jsonschema.ValidationError | None = None) -> str:
+    in_deployment = error is None or str(error.schema.get("$id", "")).endswith(
+        "/batch_deployment.schema.json")
+    if in_deployment and set(keys) & _SETTINGS_KEYS:
         return "with 'type: model' these settings belong under 'settings:'; remove 'type' for the flat layout"
     return "check the spelling against the schema or remove them"

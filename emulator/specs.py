@@ -125,13 +125,16 @@ def load_deployment(path: str | Path, set_values: Iterable[str] = (),
         raise NotSupportedError(f"{path}: type: pipeline deployments are not supported by the "
                                 "emulator; use a model deployment (type: model)")
     schemas.validate(DEPLOYMENT, document)
-    deployment = _build(data, Path(path).resolve().parent, document)
+    deployment = build_deployment(data, Path(path).resolve().parent, document)
     if deployment.code_configuration and not skip_script_validation:
         check_scoring_script(deployment.code_configuration)
     return deployment
 
 
-def _build(data: dict[str, Any], base: Path, document: schemas.Document) -> BatchDeployment:
+def build_deployment(data: dict[str, Any], base: Path,
+                     document: schemas.Document | None = None) -> BatchDeployment:
+    """A ``BatchDeployment`` from validated data; relative paths are taken from ``base``."""
+    document = document or schemas.Document(data, "deployment", {})
     current_layout = "type" in data
     raw_settings = dict(data.get("settings", {})) if current_layout else {
         k: v for k, v in data.items() if k in schemas.defaults(DEPLOYMENT, "settings_properties")
@@ -160,7 +163,7 @@ def _build(data: dict[str, Any], base: Path, document: schemas.Document) -> Batc
         settings=BatchDeploymentSettings.from_mapping(raw_settings),
         description=data.get("description", ""),
         tags=data.get("tags", {}),
-        source=Path(document.source),
+        source=Path(document.source) if document.lines else None,
     )
 
 
@@ -245,3 +248,19 @@ def _deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str,
         else:
             merged[key] = value
     return merged
+
+
+def settings_to_mapping(settings: BatchDeploymentSettings) -> dict[str, Any]:
+    """The ``settings:`` block of the current layout, every value explicit."""
+    return {
+        "max_concurrency_per_instance": settings.max_concurrency_per_instance,
+        "mini_batch_size": settings.mini_batch_size,
+        "retry_settings": {"max_retries": settings.retry_settings.max_retries,
+                           "timeout": settings.retry_settings.timeout},
+        "error_threshold": settings.error_threshold,
+        "output_action": settings.output_action,
+        **({"output_file_name": settings.output_file_name}
+           if settings.output_action == "append_row" else {}),
+        "logging_level": settings.logging_level,
+        "environment_variables": dict(settings.environment_variables),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -24,17 +25,30 @@ def strip_type_prefix(uri: str) -> str:
     return uri
 
 
-def to_local_path(uri: str, workspace: Workspace) -> Path:
-    """A local path for a data URI of this workspace; a clear error for anything else."""
+def parse_datastore_uri(uri: str) -> tuple[str, str] | None:
+    """``(datastore, path)`` of an ``azureml://datastores/<ds>/paths/<p>`` URI, else None."""
+    match = _DATASTORE_URI.match(strip_type_prefix(str(uri)))
+    return (match["datastore"], unquote(match["path"])) if match else None
+
+
+def to_local_path(uri: str, workspace: Workspace,
+                  datastore_root: Callable[[str], Path] | None = None) -> Path:
+    """A local path for a data URI of this workspace; a clear error for anything else.
+
+    ``datastore_root`` maps a datastore name to its local folder (the service knows the
+    registered ones); by default only ``workspaceblobstore`` is known.
+    """
     uri = strip_type_prefix(str(uri))
-    match = _DATASTORE_URI.match(uri)
-    if match:
-        datastore = match["datastore"]
+    parsed = parse_datastore_uri(uri)
+    if parsed:
+        datastore, path = parsed
+        if datastore_root is not None:
+            return datastore_root(datastore) / path
         if datastore != DEFAULT_DATASTORE:
             raise ResourceNotFoundError(
                 f"datastore {datastore!r} is not registered in workspace {workspace.name!r}; "
                 f"use {DEFAULT_DATASTORE} or register it with 'batch-emulator datastore create'")
-        return workspace.datastore_dir(datastore) / unquote(match["path"])
+        return workspace.datastore_dir(datastore) / path
     if uri.startswith("file://"):
         return Path(unquote(urlparse(uri).path))
     if uri.startswith(("azureml:", "https://", "http://")) or "://" in uri:

@@ -1,4 +1,4 @@
-"""``batch-emulator``: the command line. Thin: parse, call one function, render."""
+"""``batch-emulator``: the command line, mirroring ``az ml`` (the ``ml`` word is optional)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,85 @@ from pathlib import Path
 import click
 
 from emulator import __version__
+from emulator.cli import assets, endpoints
+from emulator.cli.common import az_command, expand_multi_value_options
 from emulator.exceptions import EmulatorError
 
 
-class _Group(click.Group):
-    """Turns every ``EmulatorError`` into one line on stderr and its exit code."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EmulatorError as exc:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"ERROR: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-
-@click.group(cls=_Group)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="batch-emulator")
-@click.option("--debug", is_flag=True, help="Show Python tracebacks.")
-def cli(debug: bool) -> None:
-    """Run Azure ML batch endpoints locally, on Dask, with Azure's semantics."""
+def cli() -> None:
+    """Run Azure ML batch endpoints locally, on Dask, with Azure's semantics.
+
+    Commands mirror 'az ml': alias az=batch-emulator runs Azure ML scripts unchanged.
+    """
+
+
+@cli.group("ml")
+def ml() -> None:
+    """Azure ML commands (the same as without 'ml')."""
+
+
+ML_GROUPS = [endpoints.batch_endpoint, endpoints.batch_deployment, endpoints.job, assets.model,
+             assets.data, assets.environment, assets.compute, assets.datastore]
+for group in ML_GROUPS:
+    cli.add_command(group)
+    ml.add_command(group)
+
+account = click.Group("account", help="Access tokens, as 'az account'.")
+cli.add_command(account)
+
+
+@az_command(account, "get-access-token")
+@click.option("--resource", help="Audience, e.g. https://ml.azure.com.")
+@click.option("--scope", help="Scope, e.g. https://ml.azure.com/.default.")
+def account_get_access_token(service, resource, scope):
+    """Issue a signed, expiring token for --resource (default https://management.azure.com)."""
+    if scope and not resource:
+        resource = scope.removesuffix("/.default")
+    return service.get_access_token(resource)
+
+
+@az_command(account, "show")
+def account_show(service):
+    """Show the (local) account."""
+    return service.show_account()
+
+
+@az_command(cli, "configure")
+@click.option("--defaults", "-d", "defaults", multiple=True, metavar="NAME=VALUE",
+              help="Set defaults: group, workspace, location, environment_mode, "
+                   "requirements_overrides (an empty value removes one).")
+@click.option("--list-defaults", "-l", is_flag=True, help="List the defaults.")
+@click.option("--scope", type=click.Choice(["global", "local"]), default="global",
+              help="Accepted for az compatibility.")
+def configure(service, defaults, list_defaults, scope):
+    """Set or list defaults, as 'az configure'."""
+    from emulator.config import read_defaults, write_defaults
+
+    home = service.workspace.home
+    values = write_defaults(home, list(defaults)) if defaults else read_defaults(home)
+    if list_defaults or not defaults:
+        return [{"name": k, "source": str(home / "config.json"), "value": v}
+                for k, v in values.items()]
+    return None
+
+
+@cli.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--kind", type=click.Choice(["batch_endpoint", "batch_deployment", "model",
+                                           "environment", "data", "compute", "datastore"]),
+              help="Validate as this kind instead of detecting it.")
+def validate(files, kind):
+    """Check YAML files against the schemas; print every error as file:line: path: message."""
+    from emulator.validation import validate_files
+
+    errors = validate_files(list(files), kind)
+    for error in errors:
+        click.echo(error, err=True)
+    if errors:
+        sys.exit(2)
+    click.echo(f"{len(files)} file(s) valid")
 
 
 @cli.command("run")
@@ -46,7 +104,7 @@ def cli(debug: bool) -> None:
 @click.option("--scheduler-address", help="Run on an existing Dask scheduler (tcp://host:port).")
 def run_command(file, input_, output_path, job_name, mini_batch_size, instance_count,
                 set_values, scheduler_address) -> None:
-    """Run a deployment YAML on an input and wait for the job to end."""
+    """Run a deployment YAML on an input in this process, without endpoints, and wait."""
     from emulator.jobs import run_batch_job
 
     overrides = dict(_split_set(item) for item in set_values)
@@ -93,5 +151,30 @@ def _split_set(item: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value) if value.strip() else ""
 
 
-def main() -> None:
-    cli(prog_name="batch-emulator")
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error becomes one line on stderr and a non-zero exit code."""
+    argv = expand_multi_value_options(list(sys.argv[1:] if argv is None else argv)) or ["--help"]
+    debug = "--debug" in argv
+    try:
+        code = cli.main(argv, prog_name="batch-emulator", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except EmulatorError as exc:
+        if debug:
+            raise
+        click.echo(f"ERROR: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("ERROR: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        context = f" (in '{exc.ctx.command_path}')" if getattr(exc, "ctx", None) else ""
+        click.echo(f"ERROR: {exc.format_message()}{context}", err=True)
+        sys.exit(exc.exit_code)
+    except TimeoutError as exc:
+        click.echo(f"ERROR: {exc}", err=True)
+        sys.exit(5)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ from emulator.engine.scheduler import (
 )
 from emulator.engine.tasks import RUN_DONE, MiniBatchResult, ScoringContext
 from emulator.exceptions import EmulatorError
-from emulator.specs import BatchDeploymentSettings
+from emulator.specs import BatchDeploymentSettings, RetrySettings
 
 PROGRESS_SAVE_SECONDS = 0.5
 
@@ -44,6 +45,27 @@ class JobPlan:
     instance_count: int
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     python: str = sys.executable
+
+    def to_dict(self) -> dict:
+        """JSON-ready, for a job runner in another process (``from_dict`` reverses it)."""
+        values = dataclasses.asdict(self)
+        for key, value in values.items():
+            if isinstance(value, Path):
+                values[key] = str(value)
+        values["settings"]["environment_variables"] = dict(self.settings.environment_variables)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> JobPlan:
+        values = dict(values)
+        for key in ("job_dir", "input_path", "output_dir", "code_dir", "scoring_script",
+                    "model_dir"):
+            values[key] = Path(values[key])
+        settings = dict(values["settings"])
+        settings["retry_settings"] = RetrySettings(**settings["retry_settings"])
+        values["settings"] = BatchDeploymentSettings(**settings)
+        values["cluster"] = ClusterSpec(**values["cluster"])
+        return cls(**values)
 
 
 def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lambda: False,

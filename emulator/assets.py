@@ -1,0 +1,157 @@
+"""Registered assets: models, data, environments and code, copied into the workspace.
+
+Registration copies the artifact (never references it in place) into
+``<ws>/<kind>s/<name>/<version>/``, keeping a model's or data folder's base name so that
+``$AZUREML_MODEL_DIR/<base name>/...`` works as in Azure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.store import Store, artifact_dir
+
+_ARM_REFERENCE = re.compile(
+    r"^azureml:?/*(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
+    r"Microsoft\.MachineLearningServices/)?|locations/[^/]+/)?workspaces/[^/]+/"
+    r"(?P<segment>models|data|environments|codes)/(?P<name>[^/]+)"
+    r"(?:/versions/(?P<version>[^/]+)|/versions/labels/(?P<label>[^/]+))?/?$")
+_SHORT_REFERENCE = re.compile(r"^azureml:/?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))?$")
+
+SEGMENTS = {"model": "models", "data": "data", "environment": "environments", "code": "codes"}
+
+
+def is_reference(value: str) -> bool:
+    return isinstance(value, str) and value.startswith("azureml:") and \
+        not value.startswith("azureml://datastores/")
+
+
+def parse_reference(reference: str, kind: str) -> tuple[str, str | None]:
+    """``(name, version or None for latest)`` of an asset reference in any of Azure's forms."""
+    match = _ARM_REFERENCE.match(reference)
+    if match and match["segment"] == SEGMENTS[kind]:
+        return match["name"], None if match["label"] == "latest" else match["version"]
+    match = _SHORT_REFERENCE.match(reference)
+    if match:
+        if match["label"] not in (None, "latest"):
+            raise ValidationError(f"{reference}: only the label @latest is supported")
+        return match["name"], match["version"]
+    raise ValidationError(f"{reference!r} is not a {kind} reference; use azureml:<name>:<version> "
+                          "or azureml:<name>@latest")
+
+
+def arm_id(store: Store, segment: str, name: str, version: str | None = None) -> str:
+    ws = store.workspace
+    base = (f"/subscriptions/{store.subscription}/resourceGroups/{store.resource_group}/providers/"
+            f"Microsoft.MachineLearningServices/workspaces/{ws.name}/{segment}/{name}")
+    return f"{base}/versions/{version}" if version is not None else base
+
+
+def resolve(store: Store, kind: str, reference: str) -> dict:
+    """The registered asset a reference names (``@latest``/no version: the newest)."""
+    name, version = parse_reference(reference, kind)
+    if version is None:
+        versions = store.versions(kind, name)
+        if not versions:
+            raise ResourceNotFoundError(f"{kind} {name!r} is not registered in workspace "
+                                        f"{store.workspace.name!r}; create it with "
+                                        f"'batch-emulator {kind} create'")
+        version = versions[-1]
+    asset = store.get(kind, name, version=version)
+    if asset is None:
+        known = ", ".join(store.versions(kind, name)) or "none"
+        raise ResourceNotFoundError(f"{kind} {name}:{version} is not registered (versions: "
+                                    f"{known}); create it or fix the reference")
+    return asset
+
+
+def version_key(body: dict) -> tuple:
+    from emulator.store import version_sort_key
+
+    return version_sort_key(str(body["version"]))
+
+
+def next_version(store: Store, kind: str, name: str) -> str:
+    numbers = [int(v) for v in store.versions(kind, name) if v.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def copy_artifact(source: Path, target_dir: Path) -> Path:
+    """Copy a file or folder into ``target_dir`` under its base name; return the copy."""
+    if not source.exists():
+        raise ResourceNotFoundError(f"path {source} does not exist; fix --path or the YAML's path")
+    staging = target_dir.with_name(f".{target_dir.name}.{os.getpid()}.{time.time_ns()}")
+    destination = staging / source.name
+    staging.mkdir(parents=True)
+    try:
+        if source.is_dir():
+            shutil.copytree(source, destination, symlinks=False,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination)
+        if target_dir.exists():
+            shutil.rmtree(target_dir)
+        staging.rename(target_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target_dir / source.name
+
+
+def register(store: Store, kind: str, document: dict[str, Any], source: Path | None,
+             base_dir: Path | None = None) -> dict:
+    """Register a model, data asset or environment version, copying its local artifact.
+
+    ``document`` is the validated YAML (name, version, path, ...); ``source`` the local path
+    to copy (None for references such as datastore URIs). A version that exists is refused.
+    """
+    name = document["name"]
+    version = str(document.get("version") or next_version(store, kind, name))
+    if store.get(kind, name, version=version) is not None:
+        raise ValidationError(f"{kind} {name} version {version} already exists; omit --version "
+                              f"for the next one, or refer to it as azureml:{name}:{version}")
+    body = {**document, "name": name, "version": version}
+    if source is not None:
+        copied = copy_artifact(source, artifact_dir(store.workspace, kind, name, version))
+        body["local_path"] = str(copied)
+    body["id"] = arm_id(store, SEGMENTS[kind], name, version)
+    body["creation_context"] = {"created_at": _now(), "created_by": _user()}
+    store.put(kind, name, body, version=version)
+    return body
+
+
+def register_code(store: Store, folder: Path) -> Path:
+    """Code is registered by content: the same folder twice is stored once."""
+    if not folder.is_dir():
+        raise ResourceNotFoundError(f"code folder {folder} does not exist; fix "
+                                    "code_configuration.code (relative to the YAML file)")
+    digest = _tree_digest(folder)
+    target = artifact_dir(store.workspace, "code", digest[:16], "1")
+    if not target.exists():
+        copy_artifact(folder, target)
+    return target / folder.name
+
+
+def _tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def _user() -> str:
+    return os.environ.get("USER", "local-user")

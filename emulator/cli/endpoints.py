@@ -1,0 +1,250 @@
+"""``batch-endpoint``, ``batch-deployment`` and ``job``: thin wrappers over the service."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from emulator.cli.common import az_command, set_option
+from emulator.exceptions import ValidationError
+
+batch_endpoint = click.Group("batch-endpoint", help="Manage batch endpoints and invoke them.")
+batch_deployment = click.Group("batch-deployment", help="Manage batch deployments.")
+job = click.Group("job", help="Follow, download and cancel batch scoring jobs.")
+
+name_option = click.option("--name", "-n", help="Name.")
+required_name = click.option("--name", "-n", required=True, help="Name.")
+endpoint_option = click.option("--endpoint-name", "-e", help="Endpoint name.")
+no_wait = click.option("--no-wait", is_flag=True, help="Accepted; operations are immediate.")
+yes = click.option("--yes", "-y", is_flag=True, help="Do not prompt for confirmation.")
+file_option = click.option("--file", "-f", type=click.Path(dir_okay=False), help="YAML file.")
+
+
+# ---------------------------------------------------------------------------- batch-endpoint
+
+
+@az_command(batch_endpoint, "create")
+@name_option
+@file_option
+@set_option()
+@no_wait
+def endpoint_create(service, name, file, set_values, no_wait):
+    """Create a batch endpoint (or overwrite one of the same name)."""
+    if not name and not file:
+        raise ValidationError("pass --name or --file")
+    return service.create_endpoint(name=name, file=file, set_values=set_values)
+
+
+@az_command(batch_endpoint, "show")
+@required_name
+def endpoint_show(service, name):
+    """Show a batch endpoint."""
+    return service.show_endpoint(name)
+
+
+@az_command(batch_endpoint, "list")
+def endpoint_list(service):
+    """List the batch endpoints of the workspace."""
+    return service.list_endpoints()
+
+
+@az_command(batch_endpoint, "update")
+@required_name
+@file_option
+@set_option()
+@click.option("--defaults", multiple=True, metavar="KEY=VALUE",
+              help="Endpoint defaults, e.g. deployment_name=blue.")
+@no_wait
+def endpoint_update(service, name, file, set_values, defaults, no_wait):
+    """Update description, tags or defaults (e.g. --set defaults.deployment_name=X)."""
+    pairs = {}
+    for item in defaults:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValidationError(f"--defaults {item!r}: expected KEY=VALUE")
+        pairs[key.strip()] = value
+    return service.update_endpoint(name, file=file, set_values=set_values, defaults=pairs)
+
+
+@az_command(batch_endpoint, "delete")
+@required_name
+@yes
+@no_wait
+def endpoint_delete(service, name, yes, no_wait):
+    """Delete the endpoint and its deployments (its jobs are kept)."""
+    service.delete_endpoint(name)
+
+
+@az_command(batch_endpoint, "invoke")
+@required_name
+@click.option("--input", "-i", "input_", help="Folder, file or data URI to score.")
+@click.option("--input-type", "-t", help="uri_folder or uri_file.")
+@click.option("--input-path", help="Older form: folder:URI or file:URI.")
+@click.option("--input-dataset", "--input-data", help="Older form: azureml:NAME:VERSION.")
+@click.option("--input-local-path", help="Older form: a local folder.")
+@click.option("--deployment-name", "-d", help="Deployment to use instead of the default.")
+@click.option("--job-name", help="Job name (default batchjob-<uuid>).")
+@click.option("--mini-batch-size", "-m", type=int, help="Files per run() call.")
+@click.option("--instance-count", "-c", type=int, help="Instances for this job.")
+@click.option("--output-path", help="azureml://datastores/<ds>/paths/<p> (or folder:...).")
+@click.option("--experiment-name", help="Accepted for az compatibility.")
+@click.option("--stream", is_flag=True, help="Follow the job's log until it ends.")
+@file_option
+@set_option("Overrides, e.g. output_file_name=x.csv retry_settings.timeout=60.")
+@no_wait
+def endpoint_invoke(service, name, input_, input_type, input_path, input_dataset,
+                    input_local_path, deployment_name, job_name, mini_batch_size,
+                    instance_count, output_path, experiment_name, stream, file, set_values,
+                    no_wait):
+    """Start a batch scoring job; it runs in the background."""
+    given = [v for v in (input_, input_path, input_dataset, input_local_path) if v]
+    if len(given) > 1:
+        raise ValidationError("pass one of --input, --input-path, --input-dataset, "
+                              "--input-local-path")
+    document = service.invoke(
+        name, input=given[0] if given else None, input_type=input_type,
+        deployment_name=deployment_name, job_name=job_name, mini_batch_size=mini_batch_size,
+        instance_count=instance_count, output_path=output_path, set_values=set_values,
+        inputs_file=file)
+    if stream:
+        _stream(service, document["name"])
+        return service.show_job(document["name"])
+    return document
+
+
+@az_command(batch_endpoint, "list-jobs")
+@required_name
+@click.option("--max-results", "-r", type=int, help="At most this many jobs.")
+def endpoint_list_jobs(service, name, max_results):
+    """List the jobs of an endpoint (deleted deployments' jobs included)."""
+    return service.list_jobs(endpoint_name=name, max_results=max_results)
+
+
+# ---------------------------------------------------------------------------- batch-deployment
+
+
+@az_command(batch_deployment, "create")
+@click.option("--file", "-f", type=click.Path(dir_okay=False), required=True,
+              help="Deployment YAML.")
+@name_option
+@endpoint_option
+@set_option()
+@click.option("--set-default", is_flag=True, help="Make it the endpoint's default deployment.")
+@click.option("--skip-script-validation", is_flag=True, help="Do not parse the scoring script.")
+@click.option("--all-traffic", is_flag=True, hidden=True)
+@no_wait
+def deployment_create(service, file, name, endpoint_name, set_values, set_default,
+                      skip_script_validation, all_traffic, no_wait):
+    """Create a batch deployment from YAML, registering its model, code and environment."""
+    return service.create_deployment(file, name=name, endpoint_name=endpoint_name,
+                                     set_values=set_values,
+                                     set_default=set_default or all_traffic,
+                                     skip_script_validation=skip_script_validation)
+
+
+@az_command(batch_deployment, "show")
+@required_name
+@click.option("--endpoint-name", "-e", required=True, help="Endpoint name.")
+def deployment_show(service, name, endpoint_name):
+    """Show a batch deployment."""
+    return service.show_deployment(name, endpoint_name)
+
+
+@az_command(batch_deployment, "list")
+@click.option("--endpoint-name", "-e", required=True, help="Endpoint name.")
+def deployment_list(service, endpoint_name):
+    """List the deployments of an endpoint."""
+    return service.list_deployments(endpoint_name)
+
+
+@az_command(batch_deployment, "update")
+@name_option
+@endpoint_option
+@file_option
+@set_option()
+@click.option("--skip-script-validation", is_flag=True)
+@no_wait
+def deployment_update(service, name, endpoint_name, file, set_values, skip_script_validation,
+                      no_wait):
+    """Update a deployment from YAML or with --set (e.g. settings.mini_batch_size=5)."""
+    return service.update_deployment(name, endpoint_name, file=file, set_values=set_values,
+                                     skip_script_validation=skip_script_validation)
+
+
+@az_command(batch_deployment, "delete")
+@required_name
+@click.option("--endpoint-name", "-e", required=True, help="Endpoint name.")
+@yes
+@no_wait
+def deployment_delete(service, name, endpoint_name, yes, no_wait):
+    """Delete a deployment (its jobs are kept)."""
+    service.delete_deployment(name, endpoint_name)
+
+
+@az_command(batch_deployment, "list-jobs")
+@required_name
+@click.option("--endpoint-name", "-e", required=True, help="Endpoint name.")
+@click.option("--max-results", "-r", type=int)
+def deployment_list_jobs(service, name, endpoint_name, max_results):
+    """List the jobs of a deployment."""
+    return service.list_jobs(endpoint_name=endpoint_name, deployment_name=name,
+                             max_results=max_results)
+
+
+# ---------------------------------------------------------------------------- job
+
+
+@az_command(job, "show")
+@required_name
+@click.option("--web", is_flag=True, help="Print the job's local URL.")
+def job_show(service, name, web):
+    """Show a job (status, counts, output location, errors)."""
+    document = service.show_job(name)
+    if web:
+        click.echo(document["services"]["Studio"]["endpoint"], err=True)
+    return document
+
+
+@az_command(job, "list")
+@click.option("--max-results", "-r", type=int, help="At most this many jobs.")
+@click.option("--parent-job-name", "-p", help="Accepted; batch jobs have no children here.")
+def job_list(service, max_results, parent_job_name):
+    """List the workspace's jobs, newest first."""
+    return service.list_jobs(max_results=max_results)
+
+
+@az_command(job, "stream")
+@required_name
+def job_stream(service, name):
+    """Follow a job's log until it ends; exit 0 only if it Completed."""
+    _stream(service, name)
+
+
+@az_command(job, "download")
+@required_name
+@click.option("--download-path", "-p", help="Folder to download into (default: here).")
+@click.option("--output-name", help="The named output to download: score.")
+@click.option("--all", "all_outputs", is_flag=True, help="Outputs and logs.")
+def job_download(service, name, download_path, output_name, all_outputs):
+    """Download a job's output to <path>/named-outputs/score/ (logs to artifacts/)."""
+    result = service.download_job(name, download_path, output_name, all_outputs)
+    for folder in result["downloaded"]:
+        click.echo(f"Downloaded to {folder}", err=True)
+
+
+@az_command(job, "cancel")
+@required_name
+@no_wait
+def job_cancel(service, name, no_wait):
+    """Cancel a job: running scoring processes are killed, no results file is left."""
+    return service.cancel_job(name)
+
+
+def _stream(service, name: str) -> None:
+    for line in service.stream_job(name):
+        click.echo(line)
+    status = service.show_job(name)["status"]
+    if status != "Completed":
+        click.echo(f"ERROR: job {name} ended {status}", err=True)
+        sys.exit(5)

@@ -1,0 +1,75 @@
+"""Rendering, in one place for every command: ``-o json|jsonc|yaml|table|tsv|none`` and
+``--query`` (JMESPath), as ``az`` does (``--query name -o tsv`` prints the bare value)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import jmespath
+import yaml
+
+from emulator.exceptions import ValidationError
+
+FORMATS = ("json", "jsonc", "yaml", "yamlc", "table", "tsv", "none")
+
+
+def render(data: Any, output: str, query: str | None) -> None:
+    if query:
+        try:
+            data = jmespath.search(query, data)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise ValidationError(f"--query {query!r} is not valid JMESPath: {exc}") from None
+    if output == "none" or data is None:
+        return
+    if output in ("json", "jsonc"):
+        click.echo(json.dumps(data, indent=2, default=str))
+    elif output in ("yaml", "yamlc"):
+        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+    elif output == "tsv":
+        for line in _tsv_lines(data):
+            click.echo(line)
+    else:
+        click.echo(_table(data))
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)  # az prints True/False in tsv
+    return str(value)
+
+
+def _tsv_lines(data: Any) -> list[str]:
+    if isinstance(data, list):
+        return [line for item in data for line in _tsv_lines(item)] if any(
+            isinstance(i, (dict, list)) for i in data) else [_scalar(i) for i in data]
+    if isinstance(data, dict):
+        return ["\t".join(_scalar(v) for v in data.values() if not isinstance(v, (dict, list)))]
+    return [_scalar(data)]
+
+
+def _table(data: Any) -> str:
+    rows = data if isinstance(data, list) else [data]
+    if not rows:
+        return ""
+    if not all(isinstance(r, dict) for r in rows):
+        rows = [{"Result": r} for r in rows]
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and key != "id" and not isinstance(value, (dict, list)):
+                columns.append(key)
+    header = [_title(c) for c in columns]
+    cells = [[_scalar(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _title(key: str) -> str:
+    return "".join(part.capitalize() for part in key.split("_"))

@@ -1,0 +1,102 @@
+"""The JSON documents the front ends show, in ``az ml``'s shapes and snake_case keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator.assets import arm_id
+from emulator.engine.record import JobRecord
+from emulator.store import Store
+
+DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
+
+
+def server_url(store: Store) -> str:
+    """Where the last ``serve`` for this home listened (SPEC §10), else the default."""
+    try:
+        return json.loads((store.workspace.home / "server.json").read_text())["url"].rstrip("/")
+    except (OSError, ValueError, KeyError):
+        return DEFAULT_SERVER_URL
+
+
+def endpoint(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    base = server_url(store)
+    name = body["name"]
+    return {
+        "name": name,
+        "description": body.get("description", ""),
+        "tags": body.get("tags", {}),
+        "auth_mode": body.get("auth_mode", "aad_token"),
+        "defaults": {"deployment_name": body.get("defaults", {}).get("deployment_name")},
+        "properties": body.get("properties", {}),
+        "id": arm_id(store, "batchEndpoints", name),
+        "location": "local",
+        "provisioning_state": "Succeeded",
+        "scoring_uri": f"{base}/endpoints/{name}/jobs",
+        "openapi_uri": f"{base}/endpoints/{name}/swagger.json",
+    }
+
+
+def deployment(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    document = {k: v for k, v in body.items() if not k.startswith("_")}
+    document["id"] = arm_id(store, f"batchEndpoints/{body['endpoint_name']}/deployments",
+                            body["name"])
+    document["provisioning_state"] = "Succeeded"
+    return document
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + \
+        f".{int(timestamp % 1 * 1e6):06d}+00:00"
+
+
+def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    record = JobRecord.from_dict(body["record"])
+    studio = Path(record.job_folder).as_uri()
+    properties = {
+        "azureml.batchrun": "true",
+        "endpoint_name": record.endpoint_name,
+        "deployment_name": record.deployment_name,
+        "job_folder": record.job_folder,
+        "output_folder": record.output_folder,
+        "output_file": record.output_file or "",
+        "mini_batches_total": str(record.mini_batches_total),
+        "mini_batches_completed": str(record.mini_batches_completed),
+        "mini_batches_failed": str(record.mini_batches_failed),
+        "files_total": str(record.files_total),
+        "files_succeeded": str(record.files_succeeded),
+        "files_failed": str(record.files_failed),
+    }
+    document = {
+        "name": record.name,
+        "display_name": record.name,
+        "type": "pipeline",
+        "status": body.get("display_status") or record.status,
+        "experiment_name": record.endpoint_name or "batch-emulator",
+        "id": arm_id(store, "jobs", record.name),
+        "creation_context": {"created_at": _iso(record.creation_time),
+                             "created_by": body.get("created_by", "local-user"),
+                             "created_by_type": "User"},
+        "start_time": _iso(record.start_time),
+        "end_time": _iso(record.end_time),
+        "compute": body.get("compute"),
+        "inputs": {"input_data": {"type": body.get("input_type", "uri_folder"),
+                                  "path": record.input_path, "mode": "ro_mount"}},
+        "outputs": {"score": {"type": "uri_folder", "path": record.output_uri,
+                              "mode": "rw_mount"}},
+        "settings": record.settings,
+        "properties": properties,
+        "services": {"Studio": {"endpoint": studio, "job_service_type": "Studio"}},
+        "interaction_endpoints": {"Studio": {"endpoint": studio}},
+        "tags": body.get("tags", {}),
+    }
+    if record.error:
+        document["error"] = {"code": "UserError", "message": record.error}
+    if record.notices:
+        document["notices"] = list(record.notices)
+    return document

@@ -1,0 +1,93 @@
+"""One process per job: it carries the job to its end even after the CLI that invoked it exits.
+
+``spawn`` starts ``python -m emulator.job_runner <home> <workspace> <job>`` in a session of
+its own; the process reads ``<job>/plan.json``, runs the engine and records every status in
+the workspace store and in ``job.json``. ``runner_alive`` lets readers notice a runner that
+died (killed, machine rebooted) so its job is shown Failed instead of Running forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from emulator.engine.record import JobRecord
+from emulator.engine.runner import JobPlan, execute
+from emulator.store import Store
+from emulator.workspace import Workspace
+
+PLAN_FILE = "plan.json"
+RUNNER_LOG = "runner.log"
+
+
+def spawn(workspace: Workspace, job_dir: Path, job_name: str) -> int:
+    log = open(job_dir / RUNNER_LOG, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emulator.job_runner", str(workspace.home), workspace.name,
+             job_name],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            cwd=job_dir, close_fds=True)
+    finally:
+        log.close()
+    return process.pid
+
+
+def runner_alive(pid: int | None, job_name: str) -> bool:
+    """True if ``pid`` is still this job's runner (a reused pid does not count)."""
+    if pid is None:
+        return True  # not spawned yet: the invoking process is between insert and spawn
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.parent.is_dir() and Path("/proc/self").exists():
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            return False
+        if not any(a == job_name.encode() for a in arguments):
+            return False
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: list[str]) -> int:
+    home, workspace_name, job_name = argv
+    workspace = Workspace(Path(home), workspace_name)
+    store = Store(workspace)
+    job_dir = workspace.job_dir(job_name)
+    plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
+    found = store.get_job(job_name)
+    if found is None:
+        print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
+        return 2
+    record = JobRecord.from_dict(found[0]["record"])
+    stop = threading.Event()
+    # SIGTERM (e.g. a shutdown) cancels the job cleanly instead of leaving it half done.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cancel_file = job_dir / "cancel_requested"
+
+    def save(job: JobRecord) -> None:
+        job.save()
+        body = {**found[0], "record": job.to_dict()}
+        store.update_job(job.name, job.status, body)
+
+    record = execute(plan, record, lambda: stop.is_set() or cancel_file.exists(), save)
+    return 0 if record.status == "Completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
