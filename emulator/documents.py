@@ -29,7 +29,7 @@ def endpoint(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "description": body.get("description", ""),
         "tags": body.get("tags", {}),
-        "auth_mode": body.get("auth_mode", "aad_token"),
+        "auth_mode": body["auth_mode"],
         "defaults": {"deployment_name": body.get("defaults", {}).get("deployment_name")},
         "properties": body.get("properties", {}),
         "id": arm_id(store, "batchEndpoints", name),

@@ -25,7 +25,13 @@ PLAN_FILE = "plan.json"
 RUNNER_LOG = "runner.log"
 
 
+_RUNNING: set[subprocess.Popen] = set()  # reaped on each spawn: no zombies in a long server
+
+
 def spawn(workspace: Workspace, job_dir: Path, job_name: str) -> int:
+    for process in list(_RUNNING):
+        if process.poll() is not None:
+            _RUNNING.discard(process)
     log = open(job_dir / RUNNER_LOG, "ab")  # noqa: SIM115 - handed to the child
     try:
         process = subprocess.Popen(
@@ -35,6 +41,7 @@ def spawn(workspace: Workspace, job_dir: Path, job_name: str) -> int:
             cwd=job_dir, close_fds=True)
     finally:
         log.close()
+    _RUNNING.add(process)
     return process.pid
 
 

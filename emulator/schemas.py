@@ -233,6 +233,11 @@ def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list:
 def _format(document: Document, error: jsonschema.ValidationError) -> str:
     path = list(error.absolute_path)
     line = document.line_of(path)
+    if error.validator in ("unevaluatedProperties", "additionalProperties"):
+        # point at the first unknown key itself, not at the mapping that holds it
+        keys = _unexpected_keys(error)
+        if keys and document.lines.get((*path, keys[0])):
+            line = document.lines[(*path, keys[0])]
     location = f"{document.source}:{line}" if line else document.source
     json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return f"{location}: {json_path}: {_message(error)}"

@@ -178,9 +178,11 @@ class BatchService:
         existing = self.store.get("model", name, version=model.version) if model.version else None
         if existing is not None:
             return f"azureml:{name}:{model.version}"
-        asset = assets.register(self.store, "model", {
-            "name": name, "version": model.version, "type": model.type,
-            "path": str(model.path)}, model.path)
+        document = {"name": name, "version": model.version, "path": str(model.path)}
+        if model.type:
+            document["type"] = model.type
+        asset = assets.register(self.store, "model", schemas.fill_defaults("model", document),
+                                model.path)
         return f"azureml:{asset['name']}:{asset['version']}"
 
     def _register_environment(self, deployment) -> str | None:
@@ -350,7 +352,7 @@ class BatchService:
         for spec in declared:
             if not isinstance(spec, dict):
                 raise ValidationError(LITERAL_INPUT)
-            if str(spec.get("type", "uri_folder")).lower() in LITERAL_TYPES:
+            if str(spec.get("type") or "").lower() in LITERAL_TYPES:
                 raise ValidationError(LITERAL_INPUT)
         if len(declared) + (input is not None) > 1:
             raise ValidationError("model deployments take exactly one input; pass one --input")
@@ -373,7 +375,7 @@ class BatchService:
             asset = assets.resolve(self.store, "data", uri)
             path = Path(asset["local_path"]) if asset.get("local_path") else \
                 self._local_path(asset["path"])
-            input_type = input_type or asset.get("type", "uri_folder")
+            input_type = input_type or asset["type"]
         else:
             path = self._local_path(uri)
         if input_type == "mltable":
@@ -387,7 +389,7 @@ class BatchService:
                 raise InputError(f"input {uri} is a {'folder' if path.is_dir() else 'file'}; "
                                  f"use --input-type {actual}")
             input_type = actual
-        return path, input_type or "uri_folder"
+        return path, input_type
 
     def _local_path(self, uri: str) -> Path:
         return to_local_path(uri, self.workspace, self._datastore_root)
@@ -578,7 +580,7 @@ class BatchService:
             if not source.exists():
                 raise ResourceNotFoundError(f"{kind} path {source} does not exist; fix --path")
             if kind == "data":
-                expected = body.get("type", "uri_folder")
+                expected = body["type"]
                 actual = "uri_folder" if source.is_dir() else "uri_file"
                 if expected in ("uri_folder", "uri_file") and expected != actual:
                     raise ValidationError(f"data {body['name']}: {source} is a "

@@ -85,7 +85,7 @@ class ModelReference:
     reference: str | None = None
     name: str | None = None
     version: str | None = None
-    type: str = "custom_model"
+    type: str | None = None  # None: the model schema's default
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _model(value: Any, base: Path) -> ModelReference:
         path=(base / local).resolve() if local else None,
         name=value.get("name"),
         version=str(value["version"]) if "version" in value else None,
-        type=value.get("type", "custom_model"),
+        type=value.get("type"),
     )
 
 

@@ -53,7 +53,7 @@ def detect_kind(data: object) -> str:
 
     ``$schema`` file names: ``batchEndpoint``, ``batchDeployment`` / ``modelBatchDeployment`` /
     ``pipelineComponentBatchDeployment``, ``model``, ``environment``, ``data``, ``amlCompute`` /
-    ``kubernetesCompute`` / ``compute`` (any ``…Compute``), ``azureBlob`` / ``azureDataLakeGen2`` /
+    ``kubernetesCompute`` / ``compute`` (any ``…Compute…``), ``azureBlob`` / ``azureDataLakeGen2`` /
     ``azureFile`` / ``datastore`` (any ``azure…`` or ``…Datastore``); the emulator's own
     ``$id`` URLs too. Without one: ``type`` as the schemas enumerate it (``model|pipeline``,
     ``uri_folder|uri_file|mltable``, compute and datastore types, model types), then keys only
@@ -86,7 +86,7 @@ def _kind_of_schema_url(url: object) -> str | None:
     name = re.sub(r"[^a-z0-9]", "", name.lower().removesuffix(".json").removesuffix(".schema"))
     if name in _SCHEMA_NAMES:
         return _SCHEMA_NAMES[name]
-    if name.endswith("compute"):
+    if "compute" in name:
         return "compute"
     if name.startswith("azure") or name.endswith("datastore"):
         return "datastore"

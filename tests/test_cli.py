@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from emulator.cli.main import cli
+from tests.helpers import run_cli
 
 
 @pytest.mark.slow
@@ -27,20 +26,20 @@ def test_demo_runs_end_to_end_in_a_fresh_process(tmp_path):
 
 
 def test_version():
-    result = CliRunner().invoke(cli, ["--version"])
-    assert result.exit_code == 0
-    assert result.output.startswith("batch-emulator, version ")
+    code, out, _ = run_cli("--version")
+    assert code == 0
+    assert out.startswith("batch-emulator, version ")
 
 
 def test_run_prints_the_job_and_exits_zero(tmp_path, make_deployment, make_inputs,
                                            dask_scheduler_address, monkeypatch):
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
-    result = CliRunner().invoke(cli, [
+    code, out, err = run_cli(
         "run", "--file", str(make_deployment("succeed_list.py")), "--input",
         str(make_inputs(3)), "--scheduler-address", dask_scheduler_address,
-        "--set", "retry_settings.timeout=10", "--mini-batch-size", "1"])
-    assert result.exit_code == 0, result.output
-    job = json.loads(result.stdout)
+        "--set", "retry_settings.timeout=10", "--mini-batch-size", "1")
+    assert code == 0, err
+    job = json.loads(out)
     assert (job["status"], job["mini_batches_total"]) == ("Completed", 3)
     assert job["settings"]["retry_settings"]["timeout"] == 10
 
@@ -54,8 +53,8 @@ def test_errors_are_one_line_with_a_non_zero_exit(args, message, code, make_depl
                                                   tmp_path, monkeypatch):
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
     args = [str(make_deployment("succeed_list.py")) if a == "FIXTURE" else a for a in args]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == code
-    assert result.stderr.startswith(message)
-    assert result.stderr.count("\n") == 1
-    assert "Traceback" not in result.output
+    exit_code, out, err = run_cli(*args)
+    assert exit_code == code
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+    assert "Traceback" not in out + err

@@ -88,7 +88,7 @@ def test_every_error_is_reported_with_its_line_and_json_path(tmp_path):
     assert any(e.startswith(f"{path}:5: $.settings.mini_batch_size:") for e in errors)
     assert any(e.startswith(f"{path}:6: $.settings.output_action: 'merge' is not one of")
                for e in errors)
-    assert any(e.startswith(f"{path}:4: $.settings: unknown key(s) 'colour'") for e in errors)
+    assert any(e.startswith(f"{path}:7: $.settings: unknown key(s) 'colour'") for e in errors)
 
 
 def test_summary_only_with_output_file_name_is_refused_as_azure_does(tmp_path):
