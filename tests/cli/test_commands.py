@@ -141,9 +141,8 @@ def test_cancel_through_the_cli(az, dask_scheduler_address, tmp_path):
 
 
 def test_output_formats_and_query(az, endpoint):
-    code, out, _ = az("ml", "batch-endpoint", "show", "-n", endpoint, "--query", "name", "-o",
-                      "tsv")
-    assert out == "ep-one\n"
+    assert az("ml", "batch-endpoint", "show", "-n", endpoint, "--query", "name", "-o", "tsv")[1] \
+        == "ep-one\n"
     assert yaml.safe_load(az("ml", "batch-endpoint", "show", "-n", endpoint, "-o", "yaml")[1])[
         "defaults"] == {"deployment_name": "nonmlflowdp"}
     table = az("ml", "batch-endpoint", "list", "-o", "table")[1].splitlines()
@@ -222,34 +221,41 @@ BAD_YAML = {
 }
 
 
-@pytest.mark.parametrize("args, message", [
-    (["ml", "batch-deployment", "create", "-f", "invalid-yaml.yml"], "invalid-yaml.yml:2: not valid YAML"),
-    (["ml", "batch-deployment", "create", "-f", "unknown-key.yml"], "unknown-key.yml:5: $: unknown key(s) 'colour'"),
-    (["ml", "batch-deployment", "create", "-f", "wrong-type.yml"], "wrong-type.yml:6: $.settings.mini_batch_size"),
-    (["ml", "batch-deployment", "create", "-f", "bad-name.yml"], "bad-name.yml:1: $.name: '9-lives' is not valid"),
-    (["ml", "batch-deployment", "create", "-f", "missing.yml"], "missing.yml: file not found"),
-    (["ml", "batch-endpoint", "create", "-n", "x"], "'x' is not valid: 3-32 characters"),
-    (["ml", "batch-endpoint", "show", "-n", "nope"], "batch endpoint 'nope' does not exist"),
-    (["ml", "batch-deployment", "show", "-n", "nope", "-e", "ep-one"], "deployment 'nope' does not exist under endpoint 'ep-one'"),
-    (["ml", "job", "show", "-n", "batchjob-nope"], "job 'batchjob-nope' does not exist"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "DATA", "--output-path",
-      "azureml://datastores/workspaceblobstore/paths/used"], "already exists and is never overwritten"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "5", "--input-type", "integer"],
+BAD_COMMANDS = [  # (command line, part of the one-line error)
+    ("batch-deployment create -f invalid-yaml.yml", "invalid-yaml.yml:2: not valid YAML"),
+    ("batch-deployment create -f unknown-key.yml", "unknown-key.yml:5: $: unknown key(s) 'colour'"),
+    ("batch-deployment create -f wrong-type.yml", "wrong-type.yml:6: $.settings.mini_batch_size"),
+    ("batch-deployment create -f bad-name.yml", "bad-name.yml:1: $.name: '9-lives' is not valid"),
+    ("batch-deployment create -f missing.yml", "missing.yml: file not found"),
+    ("batch-endpoint create -n x", "'x' is not valid: 3-32 characters"),
+    ("batch-endpoint show -n nope", "batch endpoint 'nope' does not exist"),
+    ("batch-deployment show -n nope -e ep-one",
+     "deployment 'nope' does not exist under endpoint 'ep-one'"),
+    ("job show -n batchjob-nope", "job 'batchjob-nope' does not exist"),
+    ("batch-endpoint invoke -n ep-one --input DATA "
+     "--output-path azureml://datastores/workspaceblobstore/paths/used",
+     "already exists and is never overwritten"),
+    ("batch-endpoint invoke -n ep-one --input 5 --input-type integer",
      "The specified job input type 'LiteralJobInput' is not supported"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "DATA", "-d", "nope"], "Deployment name nope not found"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "/no/such/folder"], "input path /no/such/folder does not exist"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "DATA", "--set", "mini_batch_size=0"], "mini_batch_size"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one", "--input", "DATA", "--job-name", "JOB"], "already exists"),
-    (["ml", "batch-endpoint", "update", "-n", "ep-one", "--set", "defaults.deployment_name=nope"], "deployment 'nope' does not exist"),
-    (["ml", "batch-endpoint", "invoke", "-n", "ep-one"], "--input"),
-    (["ml", "batch-endpoint", "show"], "Missing option '--name'"),
-])
-def test_bad_input_is_one_line_non_zero_and_changes_nothing(args, message, az, completed_job,
+    ("batch-endpoint invoke -n ep-one --input DATA -d nope", "Deployment name nope not found"),
+    ("batch-endpoint invoke -n ep-one --input /no/such/folder",
+     "input path /no/such/folder does not exist"),
+    ("batch-endpoint invoke -n ep-one --input DATA --set mini_batch_size=0", "mini_batch_size"),
+    ("batch-endpoint invoke -n ep-one --input DATA --job-name JOB", "already exists"),
+    ("batch-endpoint update -n ep-one --set defaults.deployment_name=nope",
+     "deployment 'nope' does not exist"),
+    ("batch-endpoint invoke -n ep-one", "--input"),
+    ("batch-endpoint show", "Missing option '--name'"),
+]
+
+
+@pytest.mark.parametrize("command, message", BAD_COMMANDS)
+def test_bad_input_is_one_line_non_zero_and_changes_nothing(command, message, az, completed_job,
                                                             tmp_path):
     for name, text in BAD_YAML.items():
         (tmp_path / name).write_text(text)
-    args = [str(SEED / "mnist" / "data") if a == "DATA" else completed_job if a == "JOB" else a
-            for a in args]
+    replacements = {"DATA": str(SEED / "mnist" / "data"), "JOB": completed_job}
+    args = ["ml", *(replacements.get(word, word) for word in command.split())]
     before = snapshot(tmp_path / "home")
     code, out, err = az(*args)
     assert code != 0
