@@ -17,14 +17,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from emulator import environments, mlflow_models
 from emulator.engine import record as status
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.outputs import check_output_available
 from emulator.engine.record import JobRecord
 from emulator.engine.runner import JobPlan, execute
+from emulator.environments import EnvironmentSpec
 from emulator.exceptions import (
     InputError,
-    NotSupportedError,
     ResourceNotFoundError,
     ValidationError,
 )
@@ -103,6 +104,7 @@ def start_batch_job(
     if instance_count is not None:
         overrides["instance_count"] = instance_count
     notices = []
+    environment = _environment_of(deployment, ws)
     if deployment.compute and scheduler_address is None:
         notices.append(f"compute {deployment.compute} is not registered here; running on a "
                        "local Dask cluster")
@@ -111,7 +113,7 @@ def start_batch_job(
         deployment, to_local_path(str(input), ws), ws, overrides=overrides, job_name=job_name,
         output_uri=output_uri, output_dir=None if output_uri is None else to_local_path(
             output_uri, ws), cluster=ClusterSpec(scheduler_address=scheduler_address),
-        notices=notices)
+        notices=notices, environment=environment)
     job.save()
     return BatchJob(plan, job)
 
@@ -130,6 +132,7 @@ def prepare_job(
     max_instances: int | None = None,
     notices: Iterable[str] = (),
     input_uri: str | None = None,
+    environment: EnvironmentSpec | None = None,
 ) -> tuple[JobPlan, JobRecord]:
     """Check a job request up front and create its folder and record (status ``Queued``).
 
@@ -146,10 +149,22 @@ def prepare_job(
         notices.append(f"instance_count={instances} capped at the compute's "
                        f"max_instances={max_instances}")
         instances = max_instances
-    if deployment.code_configuration is None:
-        raise NotSupportedError(f"deployment {deployment.name!r} has no code_configuration; add "
-                                "code and scoring_script (scoring MLflow models without a script "
-                                "is not available yet)")
+    if model_dir is None:
+        _check_model(deployment)
+    model_source = deployment.model.path if model_dir is None else _single_entry(model_dir)
+    if deployment.code_configuration is not None:
+        code_dir = deployment.code_configuration.code
+        scoring_script = deployment.code_configuration.script_path
+    elif mlflow_models.is_mlflow_model(model_source):
+        mlflow_models.require_pyfunc(model_source, deployment.model.name or deployment.name)
+        code_dir = mlflow_models.DRIVER_DIR
+        scoring_script = mlflow_models.DRIVER_DIR / mlflow_models.DRIVER_SCRIPT
+    else:
+        raise ValidationError(f"deployment {deployment.name!r} has no code_configuration and its "
+                              "model is not an MLflow model; add code_configuration (code and "
+                              "scoring_script)")
+    if environment is not None and environment.mode == environments.CURRENT:
+        notices.extend(f"requirement check: {problem}" for problem in environments.check(environment))
     input_path = input_path.resolve()
     _check_input(input_path)
 
@@ -163,8 +178,6 @@ def prepare_job(
         output_dir = to_local_path(output_uri, ws)
     output_dir = Path(output_dir).resolve()
     check_output_available(output_dir, settings.output_action, settings.output_file_name)
-    if model_dir is None:
-        _check_model(deployment)
     try:
         job_dir.mkdir(parents=True)
     except FileExistsError:
@@ -181,9 +194,9 @@ def prepare_job(
         notices=notices)
     plan = JobPlan(
         job_name=name, job_dir=job_dir, input_path=input_path, output_dir=output_dir,
-        code_dir=deployment.code_configuration.code,
-        scoring_script=deployment.code_configuration.script_path,
+        code_dir=code_dir, scoring_script=scoring_script,
         model_dir=model_dir, settings=settings, instance_count=instances, cluster=cluster,
+        environment=environment.to_dict() if environment else None, home=str(ws.home),
     )
     job.set_status(status.QUEUED)
     return plan, job
@@ -216,6 +229,11 @@ def _has_visible_file(folder: Path) -> bool:
     return False
 
 
+def _single_entry(model_dir: Path) -> Path:
+    entries = sorted(model_dir.iterdir())
+    return entries[0] if len(entries) == 1 else model_dir
+
+
 def _check_model(deployment: BatchDeployment) -> None:
     model = deployment.model
     if model.path is None:
@@ -234,6 +252,19 @@ def _link_model(deployment: BatchDeployment, job_dir: Path) -> Path:
     model_dir.mkdir()
     (model_dir / path.name).symlink_to(path, target_is_directory=path.is_dir())
     return model_dir
+
+
+def _environment_of(deployment: BatchDeployment, ws: Workspace) -> EnvironmentSpec | None:
+    """The requirements of a deployment read straight from its YAML (no workspace store)."""
+    environment = deployment.environment
+    conda_file = None
+    if isinstance(environment, dict) and environment.get("conda_file"):
+        base = deployment.source.parent if deployment.source else Path.cwd()
+        conda_file = (base / environment["conda_file"]).resolve()
+    mlflow_model = None
+    if deployment.code_configuration is None and deployment.model.path is not None:
+        mlflow_model = mlflow_models.model_root(deployment.model.path)
+    return environments.spec_for(ws.home, conda_file, mlflow_model)
 
 
 def _settings_dict(settings, instance_count: int) -> dict[str, Any]:

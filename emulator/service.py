@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from emulator import assets, auth, documents, job_runner, schemas
+from emulator import assets, auth, documents, environments, job_runner, mlflow_models, schemas
 from emulator.config import read_defaults
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.record import TERMINAL, JobRecord
@@ -139,13 +139,16 @@ class BatchService:
                                   "--endpoint-name or set endpoint_name in the YAML")
         endpoint = self._endpoint(deployment.endpoint_name)
         if deployment.code_configuration is None:
-            raise NotSupportedError(f"deployment {deployment.name!r} has no code_configuration; "
-                                    "scoring MLflow models without a script is not available yet")
-        if not skip_script_validation:
+            self._require_scriptless_model(deployment)
+        elif not skip_script_validation:
             check_scoring_script(deployment.code_configuration)
         model_reference = self._register_model(deployment)
         environment = self._register_environment(deployment)
-        code = assets.register_code(self.store, deployment.code_configuration.code)
+        code = None
+        if deployment.code_configuration is not None:
+            code = {"code": str(assets.register_code(self.store,
+                                                     deployment.code_configuration.code)),
+                    "scoring_script": deployment.code_configuration.scoring_script}
         body = {
             "name": deployment.name,
             "endpoint_name": endpoint["name"],
@@ -153,8 +156,7 @@ class BatchService:
             "description": deployment.description,
             "tags": dict(deployment.tags),
             "model": model_reference,
-            "code_configuration": {"code": str(code),
-                                   "scoring_script": deployment.code_configuration.scoring_script},
+            "code_configuration": code,
             "environment": environment,
             "compute": deployment.compute,
             "resources": {"instance_count": deployment.instance_count},
@@ -165,6 +167,20 @@ class BatchService:
             self.update_endpoint(endpoint["name"], set_values=[
                 f"defaults.deployment_name={deployment.name}"])
         return documents.deployment(self.store, body)
+
+    def _require_scriptless_model(self, deployment) -> None:
+        """Without a scoring script the model must be an MLflow python_function model."""
+        model = deployment.model
+        if model.reference:
+            asset = assets.resolve(self.store, "model", model.reference)
+            path, name = Path(asset["local_path"]), f"{asset['name']}:{asset['version']}"
+        else:
+            path, name = model.path, model.name or str(model.path)
+        if path is None or not mlflow_models.is_mlflow_model(path):
+            raise ValidationError(f"deployment {deployment.name!r} has no code_configuration and "
+                                  f"model {name} is not an MLflow model; add code_configuration "
+                                  "(code and scoring_script) or deploy an MLflow model")
+        mlflow_models.require_pyfunc(path, name)
 
     def _register_model(self, deployment) -> str:
         model = deployment.model
@@ -181,6 +197,10 @@ class BatchService:
         document = {"name": name, "version": model.version, "path": str(model.path)}
         if model.type:
             document["type"] = model.type
+        elif mlflow_models.is_mlflow_model(model.path):
+            document["type"] = "mlflow_model"
+        if document.get("type") == "mlflow_model":
+            document["flavors"] = mlflow_models.flavors(model.path)
         asset = assets.register(self.store, "model", schemas.fill_defaults("model", document),
                                 model.path)
         return f"azureml:{asset['name']}:{asset['version']}"
@@ -307,7 +327,7 @@ class BatchService:
             deployment, input_path, self.workspace, overrides=overrides, job_name=job_name,
             output_uri=output_uri, output_dir=output_dir, cluster=cluster,
             model_dir=Path(model["local_path"]).parent, max_instances=max_instances,
-            notices=notices, input_uri=input)
+            notices=notices, input_uri=input, environment=self._environment_spec(body, model))
         record.endpoint_name = endpoint["name"]
         return self._launch(plan, record, body, input_type)
 
@@ -329,6 +349,16 @@ class BatchService:
         for notice in record.notices:
             self.warnings.append(notice)
         return documents.job(self.store, body)
+
+    def _environment_spec(self, deployment: dict, model: dict):
+        conda_file = mlflow_model = None
+        if deployment.get("environment"):
+            environment = assets.resolve(self.store, "environment", deployment["environment"])
+            if environment.get("local_path"):
+                conda_file = Path(environment["local_path"])
+        elif deployment.get("code_configuration") is None:
+            mlflow_model = mlflow_models.model_root(Path(model["local_path"]))
+        return environments.spec_for(self.workspace.home, conda_file, mlflow_model)
 
     def _invoke_overrides(self, set_values, input, input_type, output_path, inputs_file):
         """Split ``--set`` items into settings overrides and named inputs/outputs."""
@@ -579,6 +609,8 @@ class BatchService:
             source = (origin / strip_type_prefix(str(path)).removeprefix("file://")).resolve()
             if not source.exists():
                 raise ResourceNotFoundError(f"{kind} path {source} does not exist; fix --path")
+            if kind == "model" and body["type"] == "mlflow_model":
+                body["flavors"] = mlflow_models.flavors(source)
             if kind == "data":
                 expected = body["type"]
                 actual = "uri_folder" if source.is_dir() else "uri_file"

@@ -117,6 +117,7 @@ def test_scoring_process_environment(make_deployment, make_inputs, run_job):
     assert seen["sys_path_0"].endswith("fixtures/scoring")
     assert seen["agent_name"] == "process000"
     assert seen["argv"] == ["--logging_level", "INFO"]
+    assert seen["emulator_internals_importable"] is False
     logs = Path(job.job_folder) / "logs" / "user"
     assert "hello from init" in (logs / "stdout" / "instance-0" / "process000.stdout.txt").read_text()
     entry_log = logs / "entry_script_log" / "instance-0" / "process000.log.txt"

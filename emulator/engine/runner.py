@@ -45,6 +45,8 @@ class JobPlan:
     instance_count: int
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     python: str = sys.executable
+    environment: dict | None = None  # an EnvironmentSpec; isolated mode builds a venv for it
+    home: str = ""  # where isolated environments are cached
 
     def to_dict(self) -> dict:
         """JSON-ready, for a job runner in another process (``from_dict`` reverses it)."""
@@ -92,9 +94,10 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         for notice in job.notices:
             logs.overview(f"notice: {notice}")
 
+        python = _python_for(plan, logs)
         with job_instances(plan.cluster, plan.instance_count,
                            settings.max_concurrency_per_instance, job.notices) as instances:
-            ctx = _scoring_context(plan, instances.names)
+            ctx = _scoring_context(plan, instances.names, python)
             if should_stop():
                 return _finish(job, logs, results_file, status.CANCELED, "", on_change)
             job.set_status(status.RUNNING)
@@ -105,7 +108,8 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         progress.save()
         return _conclude(job, logs, results_file, outcome, settings, on_change)
     except EmulatorError as exc:
-        return _finish(job, logs, results_file, status.FAILED, str(exc), on_change)
+        return _finish(job, logs, results_file, status.FAILED, str(exc), on_change,
+                       getattr(exc, "detail", ""))
     except Exception as exc:
         detail = traceback.format_exc()
         return _finish(job, logs, results_file, status.FAILED,
@@ -113,7 +117,19 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
                        on_change, detail)
 
 
-def _scoring_context(plan: JobPlan, instance_names) -> ScoringContext:
+def _python_for(plan: JobPlan, logs: outputs.JobLogs) -> str:
+    """The interpreter of the scoring processes: this one, or an isolated environment's."""
+    from emulator import environments
+
+    if plan.environment is None:
+        return plan.python
+    spec = environments.EnvironmentSpec.from_dict(plan.environment)
+    if spec.mode != environments.ISOLATED:
+        return plan.python
+    return str(environments.ensure_environment(spec, Path(plan.home), logs.overview))
+
+
+def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringContext:
     settings = plan.settings
     return ScoringContext(
         job_name=plan.job_name,
@@ -127,7 +143,7 @@ def _scoring_context(plan: JobPlan, instance_names) -> ScoringContext:
         max_retries=settings.retry_settings.max_retries,
         collect_rows=settings.output_action == outputs.APPEND_ROW,
         logging_level=settings.logging_level,
-        python=plan.python,
+        python=python,
         concurrency=settings.max_concurrency_per_instance,
         instance_names=instance_names,
     )

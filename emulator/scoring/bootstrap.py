@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _die_with_parent()
+    # Python put this file's folder first on sys.path; user code must not import from it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path.insert(0, args.code_dir)
     sys.path.append(args.shim_dir)
     # Scripts written for PRS read extra arguments with parse_known_args (Azure passes some).
