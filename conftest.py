@@ -140,3 +140,6 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+pytest_plugins = ["pytester"]

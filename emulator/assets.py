@@ -128,25 +128,47 @@ def register(store: Store, kind: str, document: dict[str, Any], source: Path | N
 
 
 def register_code(store: Store, folder: Path) -> Path:
-    """Code is registered by content: the same folder twice is stored once."""
+    """Code is registered by content: the same folder twice is stored once.
+
+    Hidden entries (``.git``, ``.venv``), ``__pycache__`` and the emulator's own home (when a
+    test keeps it inside the code folder) are left out.
+    """
     if not folder.is_dir():
         raise ResourceNotFoundError(f"code folder {folder} does not exist; fix "
                                     "code_configuration.code (relative to the YAML file)")
-    digest = _tree_digest(folder)
-    target = artifact_dir(store.workspace, "code", digest[:16], "1")
+    files = _code_files(folder, store.workspace.home.resolve())
+    digest = hashlib.sha256()
+    for relative in files:
+        digest.update(relative.encode() + b"\0")
+        digest.update((folder / relative).read_bytes())
+    target = artifact_dir(store.workspace, "code", digest.hexdigest()[:16], "1")
     if not target.exists():
-        copy_artifact(folder, target)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.{time.time_ns()}")
+        try:
+            for relative in files:
+                destination = staging / folder.name / relative
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(folder / relative, destination)
+            (staging / folder.name).mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                staging.rename(target)
+            except OSError:  # registered by a concurrent process meanwhile: same content
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target / folder.name
 
 
-def _tree_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _code_files(folder: Path, home: Path) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
+                         and (Path(root) / d).resolve() != home)
+        base = Path(root).relative_to(folder)
+        found.extend(str(base / name) for name in sorted(files) if not name.startswith("."))
+    return found
 
 
 def _now() -> str:

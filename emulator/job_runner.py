@@ -47,8 +47,8 @@ def spawn(workspace: Workspace, job_dir: Path, job_name: str) -> int:
 
 def runner_alive(pid: int | None, job_name: str) -> bool:
     """True if ``pid`` is still this job's runner (a reused pid does not count)."""
-    if pid is None:
-        return True  # not spawned yet: the invoking process is between insert and spawn
+    if pid is None or pid == os.getpid():
+        return True  # not spawned yet, or a job running in a thread of this very process
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.parent.parent.is_dir() and Path("/proc/self").exists():
         try:
@@ -81,19 +81,31 @@ def main(argv: list[str]) -> int:
     if found is None:
         print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
         return 2
-    record = JobRecord.from_dict(found[0]["record"])
     stop = threading.Event()
     # SIGTERM (e.g. a shutdown) cancels the job cleanly instead of leaving it half done.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cancel_file = job_dir / "cancel_requested"
+    record = run_plan(store, plan, found[0], stop)
+    return 0 if record.status == "Completed" else 1
+
+
+def run_plan(store: Store, plan: JobPlan, body: dict, stop: threading.Event) -> JobRecord:
+    """Run a stored job to its end, recording each status in the store and in job.json."""
+    cancel_file = plan.job_dir / "cancel_requested"
 
     def save(job: JobRecord) -> None:
         job.save()
-        body = {**found[0], "record": job.to_dict()}
-        store.update_job(job.name, job.status, body)
+        store.update_job(job.name, job.status, {**body, "record": job.to_dict()})
 
-    record = execute(plan, record, lambda: stop.is_set() or cancel_file.exists(), save)
-    return 0 if record.status == "Completed" else 1
+    record = JobRecord.from_dict(body["record"])
+    return execute(plan, record, lambda: stop.is_set() or cancel_file.exists(), save)
+
+
+def start_thread(store: Store, plan: JobPlan, body: dict) -> threading.Thread:
+    """Run the job in a thread of this process instead (the pytest plugin does)."""
+    thread = threading.Thread(target=run_plan, args=(store, plan, body, threading.Event()),
+                              name=f"job-{plan.job_name}", daemon=True)
+    thread.start()
+    return thread
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ refused request leaves the store as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -18,6 +19,7 @@ import yaml
 
 from emulator import assets, auth, documents, environments, job_runner, mlflow_models, schemas
 from emulator.config import read_defaults
+from emulator.engine import inprocess
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.record import TERMINAL, JobRecord
 from emulator.exceptions import (
@@ -52,7 +54,12 @@ class BatchService:
     """The batch endpoint API over one workspace of one home."""
 
     def __init__(self, home: str | os.PathLike | None = None, workspace: str | None = None,
-                 resource_group: str | None = None, subscription: str | None = None):
+                 resource_group: str | None = None, subscription: str | None = None,
+                 jobs_in_threads: bool = False, in_process_scoring: bool = False):
+        """``jobs_in_threads`` runs jobs in this process instead of a runner process each;
+        ``in_process_scoring`` also scores in it (both for the pytest plugin)."""
+        self.jobs_in_threads = jobs_in_threads
+        self.in_process_scoring = in_process_scoring
         base = Workspace.open(home)
         defaults = read_defaults(base.home)
         self.workspace = Workspace(base.home, workspace or defaults.get("workspace") or base.name)
@@ -295,7 +302,8 @@ class BatchService:
                input_type: str | None = None, deployment_name: str | None = None,
                job_name: str | None = None, mini_batch_size: int | None = None,
                instance_count: int | None = None, output_path: str | None = None,
-               set_values: Iterable[str] = (), inputs_file: str | None = None) -> dict:
+               set_values: Iterable[str] = (), inputs_file: str | None = None,
+               environment_variables: Mapping[str, str] | None = None) -> dict:
         """Start a job on the endpoint's default (or the named) deployment; return at once."""
         endpoint = self._endpoint(endpoint_name)
         deployment_name = deployment_name or (endpoint.get("defaults") or {}).get(
@@ -312,6 +320,8 @@ class BatchService:
             overrides["mini_batch_size"] = mini_batch_size
         if instance_count is not None:
             overrides["instance_count"] = instance_count
+        for key, value in (environment_variables or {}).items():
+            overrides[f"environment_variables.{key}"] = str(value)
         if input is None:
             raise ValidationError("the following arguments are required: --input (a folder, a "
                                   "file or a data URI to score)")
@@ -335,6 +345,9 @@ class BatchService:
         import json
 
         job_dir = Path(record.job_folder)
+        if self.in_process_scoring:
+            plan = dataclasses.replace(plan, in_process=True)
+            record.notices.extend(inprocess.LIMITS)
         (job_dir / job_runner.PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2))
         record.save()
         body = {"record": record.to_dict(), "compute": deployment.get("compute"),
@@ -344,7 +357,11 @@ class BatchService:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise ValidationError(f"a job named {record.name!r} already exists in workspace "
                                   f"{self.workspace.name!r}; choose another --job-name")
-        pid = job_runner.spawn(self.workspace, job_dir, record.name)
+        if self.jobs_in_threads:
+            job_runner.start_thread(self.store, plan, body)
+            pid = os.getpid()
+        else:
+            pid = job_runner.spawn(self.workspace, job_dir, record.name)
         self.store.set_job_runner(record.name, pid)
         for notice in record.notices:
             self.warnings.append(notice)

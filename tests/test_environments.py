@@ -14,7 +14,11 @@ from emulator import environments
 from emulator.environments import EnvironmentSpec, apply_overrides, check, from_conda_file
 from tests.helpers import run_cli
 
-SIX = metadata.version("six")
+CLICK = metadata.version("click")  # a dependency of the emulator: always installed
+try:
+    SIX = metadata.version("six")  # isolated environments pin another six (or bring one)
+except metadata.PackageNotFoundError:
+    SIX = None
 
 
 def conda_file(tmp_path: Path, pip: list[str], conda: list[str] = (), name="conda.yml") -> Path:
@@ -38,33 +42,34 @@ def test_overrides_replace_by_package_name_and_add_the_rest():
 
 
 def test_check_reports_each_unmet_or_conflicting_requirement():
-    spec = EnvironmentSpec(pip=("six==1.0.0", "no-such-package-for-the-emulator", "pyyaml",
+    spec = EnvironmentSpec(pip=("click==0.1", "no-such-package-for-the-emulator", "pyyaml",
                                 "colorama; python_version < '3'"),
                            conda=("cudatoolkit=11.2",), python="2.7", source="conda.yml")
     problems = check(spec)
     assert problems == [
         f"conda.yml asks for python 2.7; scoring processes run Python {platform.python_version()} "
         "(the emulator does not install other Pythons)",
-        f"requirement six==1.0.0 conflicts with the installed six {SIX}",
+        f"requirement click==0.1 conflicts with the installed click {CLICK}",
         f"requirement no-such-package-for-the-emulator is not installed in "
         f"{environments.sys.executable}",
         "conda package cudatoolkit=11.2 from conda.yml is conda-only here: the emulator installs "
         "pip packages only; add a pip equivalent to the requirements overrides if the script "
         "needs it",
     ]
-    assert check(EnvironmentSpec(pip=(f"six=={SIX}",), python=platform.python_version())) == []
+    assert check(EnvironmentSpec(pip=(f"click=={CLICK}",), python=platform.python_version())) \
+        == []
 
 
 def test_the_default_mode_warns_but_runs_the_job(tmp_path, make_deployment, make_inputs,
                                                  run_job):
     deployment = make_deployment("succeed_list.py")
     document = yaml.safe_load(deployment.read_text())
-    document["environment"] = {"conda_file": str(conda_file(tmp_path, ["six==1.0.0"])),
+    document["environment"] = {"conda_file": str(conda_file(tmp_path, ["click==0.1"])),
                                "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"}
     deployment.write_text(yaml.safe_dump(document))
     job = run_job(deployment, make_inputs(2))
     assert job.status == "Completed"
-    expected = f"requirement check: requirement six==1.0.0 conflicts with the installed six {SIX}"
+    expected = f"requirement check: requirement click==0.1 conflicts with the installed click {CLICK}"
     assert expected in job.notices
     overview = (Path(job.job_folder) / "logs" / "job_progress_overview.txt").read_text()
     assert f"notice: {expected}" in overview
@@ -80,15 +85,15 @@ def test_invoke_prints_the_requirement_check_on_stderr(tmp_path, monkeypatch):
                     code_configuration={"code": str(seed / "mnist" / "code"),
                                         "scoring_script": "digit_identification.py"},
                     environment={"name": "needs-old-six", "image": "x",
-                                 "conda_file": str(conda_file(tmp_path, ["six<1"]))})
+                                 "conda_file": str(conda_file(tmp_path, ["click<1"]))})
     deployment.write_text(yaml.safe_dump(document))
     assert run_cli("ml", "batch-deployment", "create", "-f", str(deployment), "--set-default")[0] \
         == 0
     code, out, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "env-ep", "--input",
                              str(seed / "mnist" / "data"), "--query", "name", "-o", "tsv")
     assert code == 0
-    assert f"WARNING: requirement check: requirement six<1 conflicts with the installed six {SIX}" \
-        in err
+    assert f"WARNING: requirement check: requirement click<1 conflicts with the installed click " \
+        f"{CLICK}" in err
     assert run_cli("ml", "job", "stream", "-n", out.strip())[0] == 0  # a warning, not a failure
 
 

@@ -47,6 +47,7 @@ class JobPlan:
     python: str = sys.executable
     environment: dict | None = None  # an EnvironmentSpec; isolated mode builds a venv for it
     home: str = ""  # where isolated environments are cached
+    in_process: bool = False  # score in the Dask worker's process (needs an in-process cluster)
 
     def to_dict(self) -> dict:
         """JSON-ready, for a job runner in another process (``from_dict`` reverses it)."""
@@ -146,6 +147,7 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         python=python,
         concurrency=settings.max_concurrency_per_instance,
         instance_names=instance_names,
+        in_process=plan.in_process,
     )
 
 

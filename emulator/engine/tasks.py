@@ -30,6 +30,7 @@ class ScoringContext:
     python: str
     concurrency: int
     instance_names: tuple[tuple[str, str], ...]  # (worker address, instance name)
+    in_process: bool = False  # score in the worker's own process (pytest's inprocess mode)
 
     @property
     def init_timeout(self) -> float:

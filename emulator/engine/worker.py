@@ -245,7 +245,10 @@ class ScoringPool:
         with self._lock:
             if self.aborted.is_set():
                 raise InitFailed("the job was stopped")
-            process = ScoringProcess(self.ctx, self.instance, next(self._numbers))
+            kind = ScoringProcess
+            if self.ctx.in_process:
+                from emulator.engine.inprocess import InProcessScorer as kind
+            process = kind(self.ctx, self.instance, next(self._numbers))
             self._live.add(process)
             return process
 

@@ -108,6 +108,50 @@ def account(result, total: int, collect_rows: bool) -> tuple[int, str]:
     return len(items), text
 
 
+FAULTS_VARIABLE = "BATCH_EMULATOR_FAULTS"
+
+
+class InjectedFault(Exception):
+    """Raised instead of calling run() for a file a test chose to fail."""
+
+
+def inject_faults(mini_batch: list[str]) -> None:
+    """Test fault injection (the pytest plugin): raise, hang or crash for chosen files.
+
+    ``$BATCH_EMULATOR_FAULTS`` is a JSON list of ``{"pattern", "mode", "times", "counter"}``:
+    a base name matching the glob ``pattern`` triggers ``mode`` (raise | hang | crash) for the
+    first ``times`` attempts (all when null), counted in the file ``counter``.
+    """
+    import fnmatch
+
+    faults = json.loads(os.environ.get(FAULTS_VARIABLE) or "[]")
+    for fault in faults:
+        hits = [p for p in mini_batch if fnmatch.fnmatch(os.path.basename(p), fault["pattern"])]
+        if not hits or not _fault_still_due(fault):
+            continue
+        if fault["mode"] == "hang":
+            import time
+
+            while True:
+                time.sleep(3600)
+        if fault["mode"] == "crash":
+            sys.stdout.flush()
+            os._exit(70)
+        raise InjectedFault(f"injected fault for {os.path.basename(hits[0])} "
+                            f"(pattern {fault['pattern']!r})")
+
+
+def _fault_still_due(fault: dict) -> bool:
+    if fault.get("times") is None:
+        return True
+    fd = os.open(fault["counter"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"x")
+    finally:
+        os.close(fd)
+    return os.path.getsize(fault["counter"]) <= fault["times"]
+
+
 def _load_script(path: str):
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -169,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         mini_batch = request["mini_batch"]
         try:
+            inject_faults(mini_batch)
             succeeded, text = account(run(list(mini_batch)), len(mini_batch), args.collect_rows)
         except BaseException as exc:
             sys.stdout.flush()

@@ -1,0 +1,109 @@
+"""Scoring in the calling process, for ``--batch-emulator-cluster=inprocess`` (debuggers,
+coverage, breakpoints in ``run()``).
+
+It keeps Azure's accounting, retries, error_threshold, outputs and logs, and says plainly what
+it cannot do: a ``run()`` past its timeout is recorded as ``RUN_TIMEOUT`` but its thread cannot
+be killed and is abandoned; a crash (``os._exit``, a signal) in user code ends the whole
+process; environment variables are set process-wide.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from emulator.engine.tasks import RUN_DONE, RUN_EXCEPTION, RUN_TIMEOUT, Attempt, ScoringContext
+from emulator.scoring import bootstrap
+
+LIMITS = (
+    "in-process scoring: a run() past its timeout is recorded as RUN_TIMEOUT but cannot be "
+    "killed (its thread is abandoned)",
+    "in-process scoring: a crash (os._exit, a signal) in the scoring script ends the test process",
+    "in-process scoring: environment variables are set for the whole process",
+)
+_IMPORT_LOCK = threading.Lock()
+
+
+class InProcessScorer:
+    """The in-process stand-in for ``worker.ScoringProcess`` (same methods)."""
+
+    def __init__(self, ctx: ScoringContext, instance: str, number: int):
+        from emulator.engine.worker import InitFailed, ScriptInvalid
+
+        self._init_failed, self._script_invalid = InitFailed, ScriptInvalid
+        self.ctx = ctx
+        self.name = f"process{number:03d}"
+        logs = Path(ctx.job_dir) / "logs" / "user"
+        self.error_log = logs / "error" / instance / f"{self.name}.txt"
+        for folder in ("stdout", "stderr", "error", "entry_script_log"):
+            (logs / folder / instance).mkdir(parents=True, exist_ok=True)
+        os.environ.update({
+            **dict(ctx.environment_variables),
+            "AZUREML_MODEL_DIR": ctx.model_dir,
+            "AZUREML_BI_OUTPUT_PATH": ctx.output_dir,
+            "AZUREML_EMULATOR_AGENT_NAME": self.name,
+            "AZUREML_EMULATOR_WORKING_DIR": ctx.job_dir,
+            "AZUREML_EMULATOR_SCRIPT_DIR": ctx.code_dir,
+            "AZUREML_EMULATOR_ENTRY_SCRIPT_LOG_DIR": str(logs / "entry_script_log" / instance),
+        })
+        self._run = None
+
+    def wait_ready(self) -> None:
+        with _IMPORT_LOCK:
+            shim = str(Path(bootstrap.__file__).parent / "shim")
+            if shim not in sys.path:
+                sys.path.append(shim)
+            if self.ctx.code_dir not in sys.path:
+                sys.path.insert(0, self.ctx.code_dir)
+            try:
+                module = bootstrap._load_script(self.ctx.scoring_script)
+            except BaseException as exc:  # user code may raise anything, SystemExit included
+                raise self._init_failed(bootstrap.user_traceback(exc)) from None
+        run = getattr(module, "run", None)
+        if not callable(run):
+            raise self._script_invalid(f"scoring script {Path(self.ctx.scoring_script).name} has "
+                                       "no callable run(mini_batch); define it at module level")
+        init = getattr(module, "init", None)
+        try:
+            if callable(init):
+                init()
+        except BaseException as exc:
+            raise self._init_failed(bootstrap.user_traceback(exc)) from None
+        self._run = run
+
+    def run(self, files: tuple[str, ...]) -> tuple[Attempt, str]:
+        outcome: dict = {}
+
+        def call() -> None:
+            try:
+                bootstrap.inject_faults(list(files))
+                outcome["done"] = bootstrap.account(self._run(list(files)), len(files),
+                                                    self.ctx.collect_rows)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        start = time.time()
+        thread = threading.Thread(target=call, name=f"run-{self.name}", daemon=True)
+        thread.start()
+        thread.join(self.ctx.timeout)
+        elapsed = time.time() - start
+        if thread.is_alive():
+            return Attempt(RUN_TIMEOUT, self.name, start, elapsed,
+                           error=f"run() did not finish within retry_settings.timeout="
+                                 f"{self.ctx.timeout} s; in-process scoring cannot kill it, its "
+                                 "thread was abandoned"), ""
+        if "error" in outcome:
+            exc = outcome["error"]
+            return Attempt(RUN_EXCEPTION, self.name, start, elapsed,
+                           error=f"{type(exc).__name__}: {exc}",
+                           traceback=bootstrap.user_traceback(exc)), ""
+        succeeded, rows = outcome["done"]
+        return Attempt(RUN_DONE, self.name, start, elapsed, succeeded=succeeded), rows
+
+    def kill(self) -> None:
+        self._run = None  # a thread cannot be killed; the next attempt gets a fresh scorer
+
+    stop = kill
