@@ -141,7 +141,11 @@ def register_code(store: Store, folder: Path) -> Path:
     for relative in files:
         digest.update(relative.encode() + b"\0")
         digest.update((folder / relative).read_bytes())
-    target = artifact_dir(store.workspace, "code", digest.hexdigest()[:16], "1")
+    name = digest.hexdigest()[:16]
+    target = artifact_dir(store.workspace, "code", name, "1")
+    if store.get("code", name, version="1") is None:
+        store.put("code", name, {"name": name, "version": "1", "local_path": str(
+            target / folder.name), "id": arm_id(store, "codes", name, "1")}, version="1")
     if not target.exists():
         staging = target.with_name(f".{target.name}.{os.getpid()}.{time.time_ns()}")
         try:

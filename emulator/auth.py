@@ -32,6 +32,10 @@ class AuthenticationError(EmulatorError):
     exit_code = 7
 
 
+class AudienceError(AuthenticationError):
+    code = "InvalidAuthenticationTokenAudience"
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -93,7 +97,8 @@ def verify_token(home: Path, token: str, resource: str) -> dict:
         raise AuthenticationError("The access token expired; get a new one with "
                                   "'batch-emulator account get-access-token'")
     if claims.get("aud", "").rstrip("/") != resource.rstrip("/"):
-        raise AuthenticationError(
-            f"The audience '{claims.get('aud')}' is invalid; this endpoint expects tokens for "
-            f"'{resource}' (--resource {resource})")
+        raise AudienceError(
+            f"Audiences in JWT are not allowed: the access token has been obtained for the wrong "
+            f"audience or resource '{claims.get('aud')}'; it should be '{resource}' (get one with "
+            f"'batch-emulator account get-access-token --resource {resource}')")
     return claims

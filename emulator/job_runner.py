@@ -15,11 +15,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from emulator.engine.record import JobRecord
-from emulator.engine.runner import JobPlan, execute
-from emulator.store import Store
 from emulator.workspace import Workspace
+
+if TYPE_CHECKING:
+    from emulator.engine.record import JobRecord
+    from emulator.engine.runner import JobPlan
+    from emulator.store import Store
 
 PLAN_FILE = "plan.json"
 RUNNER_LOG = "runner.log"
@@ -71,13 +74,54 @@ def runner_alive(pid: int | None, job_name: str) -> bool:
     return True
 
 
+def max_running_jobs() -> int:
+    """Jobs of one home that run at once; later ones stay Queued until a slot frees up."""
+    configured = os.environ.get("BATCH_EMULATOR_MAX_RUNNING_JOBS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else \
+        max(2, os.cpu_count() or 2)
+
+
+def wait_for_slot(home: Path, job_dir: Path, poll: float = 0.1):
+    """An exclusive lock on one of ``max_running_jobs()`` slot files, held until exit; None
+    when the job was cancelled while it waited."""
+    import fcntl
+    import time
+
+    slots = home / "runner-slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    while True:
+        for number in range(max_running_jobs()):
+            handle = open(slots / f"slot-{number}.lock", "w")  # noqa: SIM115 - held for the run
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            return handle
+        if (job_dir / "cancel_requested").exists():
+            return None
+        time.sleep(poll)
+
+
 def main(argv: list[str]) -> int:
     home, workspace_name, job_name = argv
     workspace = Workspace(Path(home), workspace_name)
-    store = Store(workspace)
     job_dir = workspace.job_dir(job_name)
-    plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
+    slot = wait_for_slot(workspace.home, job_dir)
+
+    from emulator.engine.record import JobRecord
+    from emulator.engine.runner import JobPlan
+    from emulator.store import Store
+
+    store = Store(workspace)
     found = store.get_job(job_name)
+    if found is not None and slot is None:  # cancelled while Queued
+        record = JobRecord.from_dict(found[0]["record"])
+        record.set_status("Canceled")
+        record.save()
+        store.update_job(job_name, record.status, {**found[0], "record": record.to_dict()})
+        return 1
+    plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
     if found is None:
         print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
         return 2
@@ -90,6 +134,9 @@ def main(argv: list[str]) -> int:
 
 def run_plan(store: Store, plan: JobPlan, body: dict, stop: threading.Event) -> JobRecord:
     """Run a stored job to its end, recording each status in the store and in job.json."""
+    from emulator.engine.record import JobRecord
+    from emulator.engine.runner import execute
+
     cancel_file = plan.job_dir / "cancel_requested"
 
     def save(job: JobRecord) -> None:

@@ -70,10 +70,13 @@ class BatchService:
     # ================================================================== endpoints
 
     def create_endpoint(self, name: str | None = None, file: str | None = None,
-                        set_values: Iterable[str] = ()) -> dict:
-        """Create the endpoint, or overwrite it when the name exists (as az does)."""
+                        set_values: Iterable[str] = (), document: Mapping | None = None) -> dict:
+        """Create the endpoint, or overwrite it when the name exists (as az does).
+
+        From ``--name``, a YAML ``file`` or an already parsed ``document`` (the REST body)."""
         identity = [f"name={name}"] if name else []
-        body = load_resource("batch_endpoint", file, [*set_values, *identity])
+        body = load_resource("batch_endpoint", file, [*set_values, *identity],
+                             base=dict(document) if document is not None else None)
         if "name" not in body:
             raise ValidationError("an endpoint needs a name: pass --name or a YAML with name:")
         self._check_default_deployment(body)
@@ -129,18 +132,32 @@ class BatchService:
                           endpoint_name: str | None = None, set_values: Iterable[str] = (),
                           set_default: bool = False, skip_script_validation: bool = False) -> dict:
         """Validate the YAML, register its model, code and environment, store the deployment."""
-        document = schemas.load_document(file)
+        return self.create_deployment_from(schemas.load_document(file), Path(file).resolve().parent,
+                                           name, endpoint_name, set_values, set_default,
+                                           skip_script_validation)
+
+    def create_deployment_from(self, document: schemas.Document, base: Path,
+                               name: str | None = None, endpoint_name: str | None = None,
+                               set_values: Iterable[str] = (), set_default: bool = False,
+                               skip_script_validation: bool = False) -> dict:
+        """The same from a parsed document (a YAML file, or the REST body); local paths in it
+        are relative to ``base``; code may also be a registered code asset."""
+        file = document.source
         if not isinstance(document.data, dict):
-            raise ValidationError(f"{file}: a batch deployment must be a YAML mapping")
+            raise ValidationError(f"{file}: a batch deployment must be a mapping")
         identity = [f"name={name}"] if name else []
         identity += [f"endpoint_name={endpoint_name}"] if endpoint_name else []
         data = apply_set_values(document.data, [*set_values, *identity])
+        code_reference = (data.get("code_configuration") or {}).get("code")
+        if isinstance(code_reference, str) and assets.is_reference(code_reference):
+            code = assets.resolve(self.store, "code", code_reference)
+            data["code_configuration"]["code"] = code["local_path"]
         document = schemas.Document(data, document.source, document.lines)
         if data.get("type") == "pipeline":
             raise NotSupportedError(f"{file}: type: pipeline deployments are not supported by "
                                     "the emulator; use a model deployment (type: model)")
         schemas.validate(DEPLOYMENT, document)
-        deployment = build_deployment(data, Path(file).resolve().parent, document)
+        deployment = build_deployment(data, base, document)
         if not deployment.endpoint_name:
             raise ValidationError(f"{file}: the deployment needs an endpoint: pass "
                                   "--endpoint-name or set endpoint_name in the YAML")

@@ -74,6 +74,18 @@ def configure(service, defaults, list_defaults, scope):
     return None
 
 
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; loopback unless told otherwise.")
+@click.option("--port", default=8790, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--workspace-name", "-w", help="Workspace whose endpoints the data plane serves.")
+def serve(host: str, port: int, workspace_name: str | None) -> None:
+    """Serve the REST API (ARM control plane and endpoint data plane) over this home."""
+    from emulator.server.run import serve as run_server
+
+    run_server(host, port, workspace_name)
+
+
 @cli.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--kind", type=click.Choice(["batch_endpoint", "batch_deployment", "model",

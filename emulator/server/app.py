@@ -1,0 +1,120 @@
+"""The FastAPI application: one service and store shared with the CLI (SPEC §10).
+
+Control plane at Azure's ARM paths (token audience https://management.azure.com), data plane
+at each endpoint's ``scoring_uri`` (audience https://ml.azure.com). Errors are Azure's
+``{"error": {"code", "message"}}``; bodies over 1 MiB are refused with 413.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from emulator import __version__
+from emulator.exceptions import EmulatorError
+from emulator.server import control_plane, data_plane
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``limit`` bytes (413) before the application reads them."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = error(413, "RequestEntityTooLarge",
+                         f"The request body is larger than {self.limit} bytes; send less data "
+                         "per request (inputs are referenced by URI, not uploaded)")
+        await response(scope, receive, send)
+
+
+def create_app(home: str | Path | None = None, public_url: str | None = None) -> FastAPI:
+    from emulator.workspace import Workspace
+
+    app = FastAPI(
+        title="batch-endpoint-emulator",
+        version=__version__,
+        description="Azure ML batch endpoints, locally: ARM control plane and the batch "
+                    "endpoint data plane. Tokens: 'batch-emulator account get-access-token "
+                    "--resource https://management.azure.com' (control plane) or "
+                    "'--resource https://ml.azure.com' (data plane).",
+    )
+    app.state.home = Workspace.open(home).home
+    app.state.public_url = public_url
+    app.add_middleware(BodySizeLimit)
+
+    @app.exception_handler(EmulatorError)
+    async def emulator_error(request: Request, exc: EmulatorError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return error(exc.http_status, exc.code, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error(400, "BadRequest", f"{where}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        codes = {404: "NotFound", 405: "MethodNotAllowed"}
+        return error(exc.status_code, codes.get(exc.status_code, "Error"), str(exc.detail))
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def bad_json(request: Request, exc: json.JSONDecodeError):
+        return error(400, "BadRequest", f"the request body is not valid JSON: {exc}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+
+    app.include_router(control_plane.router)
+    app.include_router(data_plane.router)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app

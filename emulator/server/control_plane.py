@@ -1,0 +1,212 @@
+"""ARM control plane: workspaces, batch endpoints, deployments, jobs; long-running operations
+answered as Azure's clients expect (PUT 200/201 + ``Azure-AsyncOperation``, any api-version)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from emulator.exceptions import ResourceNotFoundError
+from emulator.server import security, translate
+from emulator.server.models import ArmList, ArmResource, OperationStatus, error_responses
+from emulator.service import BatchService
+
+WS = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+      "Microsoft.MachineLearningServices/workspaces/{workspace}")
+router = APIRouter(dependencies=[Depends(security.management)], tags=["control plane"])
+ApiVersion = Annotated[str | None, Query(alias="api-version", description="Any version")]
+READ = error_responses(400, 401, 404)
+WRITE = error_responses(400, 401, 404, 409, 413)
+_OPERATIONS: set[str] = set()
+
+
+def service(request: Request, subscription: str, resource_group: str,
+            workspace: str) -> BatchService:
+    return BatchService(home=request.app.state.home, workspace=workspace,
+                        resource_group=resource_group, subscription=subscription)
+
+
+def system_data(document: dict) -> dict:
+    created = (document.get("creation_context") or {}).get("created_at")
+    return {"createdAt": created, "createdBy": "local-user", "createdByType": "User"}
+
+
+async def json_body(request: Request) -> dict:
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise json.JSONDecodeError("expected a JSON object", "", 0)
+    return body
+
+
+def operation_header(request: Request, subscription: str) -> dict:
+    operation = uuid.uuid4().hex
+    _OPERATIONS.add(operation)
+    base = str(request.base_url).rstrip("/")
+    return {"Azure-AsyncOperation": f"{base}/subscriptions/{subscription}/providers/"
+                                    f"Microsoft.MachineLearningServices/locations/local/"
+                                    f"mfeOperationsStatus/{operation}?api-version=2023-10-01",
+            "Retry-After": "1"}
+
+
+@router.get("/subscriptions/{subscription}/providers/Microsoft.MachineLearningServices/"
+            "locations/{location}/mfeOperationsStatus/{operation}",
+            response_model=OperationStatus, responses=READ)
+def operation_status(subscription: str, location: str, operation: str,
+                     api_version: ApiVersion = None) -> dict:
+    if operation not in _OPERATIONS:
+        raise ResourceNotFoundError(f"operation {operation} is unknown to this server")
+    return {"status": "Succeeded"}
+
+
+@router.get(WS, response_model=ArmResource, responses=READ)
+def get_workspace(request: Request, subscription: str, resource_group: str, workspace: str,
+                  api_version: ApiVersion = None) -> dict:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+              f"Microsoft.MachineLearningServices/workspaces/{workspace}",
+        "name": workspace, "type": "Microsoft.MachineLearningServices/workspaces",
+        "location": "local", "kind": "Default",
+        "properties": {"discoveryUrl": f"{base}/discovery/workspaces/{workspace}",
+                       "friendlyName": workspace, "provisioningState": "Succeeded"},
+    }
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+@router.get(WS + "/batchEndpoints", response_model=ArmList, responses=READ)
+def list_endpoints(request: Request, subscription: str, resource_group: str, workspace: str,
+                   api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return {"value": [translate.endpoint_out(e, {}) for e in svc.list_endpoints()]}
+
+
+@router.get(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=READ)
+def get_endpoint(request: Request, subscription: str, resource_group: str, workspace: str,
+                 endpoint: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return translate.endpoint_out(svc.show_endpoint(endpoint), {})
+
+
+@router.put(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=WRITE,
+            status_code=200)
+async def put_endpoint(request: Request, response: Response, subscription: str,
+                       resource_group: str, workspace: str, endpoint: str,
+                       api_version: ApiVersion = None) -> dict:
+    body = await json_body(request)
+    svc = service(request, subscription, resource_group, workspace)
+    existed = svc.store.get("endpoint", endpoint) is not None
+    document = svc.create_endpoint(document=translate.endpoint_in(endpoint, body))
+    response.status_code = 200 if existed else 201
+    response.headers.update(operation_header(request, subscription))
+    return translate.endpoint_out(document, {})
+
+
+@router.patch(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=WRITE)
+async def patch_endpoint(request: Request, response: Response, subscription: str,
+                         resource_group: str, workspace: str, endpoint: str,
+                         api_version: ApiVersion = None) -> dict:
+    body = await json_body(request)
+    svc = service(request, subscription, resource_group, workspace)
+    current = svc.store.get("endpoint", endpoint)
+    if current is None:
+        svc.show_endpoint(endpoint)  # raises the not-found error
+    changes = translate.endpoint_in(current["name"], body)
+    merged = {**current, **{k: v for k, v in changes.items() if k != "name"}}
+    document = svc.create_endpoint(document=merged)
+    response.headers.update(operation_header(request, subscription))
+    return translate.endpoint_out(document, {})
+
+
+@router.delete(WS + "/batchEndpoints/{endpoint}", status_code=200, responses=READ,
+               response_model=None)
+def delete_endpoint(request: Request, response: Response, subscription: str,
+                    resource_group: str, workspace: str, endpoint: str,
+                    api_version: ApiVersion = None) -> None:
+    svc = service(request, subscription, resource_group, workspace)
+    if svc.store.get("endpoint", endpoint) is None:
+        response.status_code = 204
+        return
+    svc.delete_endpoint(endpoint)
+
+
+# ----------------------------------------------------------------------------- deployments
+
+
+DEPLOYMENT = WS + "/batchEndpoints/{endpoint}/deployments/{deployment}"
+
+
+@router.get(WS + "/batchEndpoints/{endpoint}/deployments", response_model=ArmList,
+            responses=READ)
+def list_deployments(request: Request, subscription: str, resource_group: str, workspace: str,
+                     endpoint: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return {"value": [translate.deployment_out(svc.store, d, {})
+                      for d in svc.list_deployments(endpoint)]}
+
+
+@router.get(DEPLOYMENT, response_model=ArmResource, responses=READ)
+def get_deployment(request: Request, subscription: str, resource_group: str, workspace: str,
+                   endpoint: str, deployment: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return translate.deployment_out(svc.store, svc.show_deployment(deployment, endpoint), {})
+
+
+@router.put(DEPLOYMENT, response_model=ArmResource, responses=WRITE, status_code=200)
+async def put_deployment(request: Request, response: Response, subscription: str,
+                         resource_group: str, workspace: str, endpoint: str, deployment: str,
+                         api_version: ApiVersion = None) -> dict:
+    from pathlib import Path
+
+    from emulator.schemas import Document
+
+    body = await json_body(request)
+    svc = service(request, subscription, resource_group, workspace)
+    found = svc.store.get("endpoint", endpoint)
+    existed = found is not None and svc.store.get("deployment", deployment,
+                                                  parent=found["name"]) is not None
+    data = translate.deployment_in(deployment, endpoint, body)
+    document = svc.create_deployment_from(Document(data, "request body", {}), Path.cwd(),
+                                          skip_script_validation=False)
+    response.status_code = 200 if existed else 201
+    response.headers.update(operation_header(request, subscription))
+    return translate.deployment_out(svc.store, document, {})
+
+
+@router.delete(DEPLOYMENT, status_code=200, responses=READ, response_model=None)
+def delete_deployment(request: Request, response: Response, subscription: str,
+                      resource_group: str, workspace: str, endpoint: str, deployment: str,
+                      api_version: ApiVersion = None) -> None:
+    svc = service(request, subscription, resource_group, workspace)
+    found = svc.store.get("endpoint", endpoint)
+    if found is None or svc.store.get("deployment", deployment, parent=found["name"]) is None:
+        response.status_code = 204
+        return
+    svc.delete_deployment(deployment, endpoint)
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+@router.get(WS + "/jobs", response_model=ArmList, responses=READ)
+def list_jobs(request: Request, subscription: str, resource_group: str, workspace: str,
+              api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return {"value": [translate.job_out(j) for j in svc.list_jobs()]}
+
+
+@router.get(WS + "/jobs/{job}", response_model=ArmResource, responses=READ)
+def get_job(request: Request, subscription: str, resource_group: str, workspace: str, job: str,
+            api_version: ApiVersion = None) -> dict:
+    return translate.job_out(service(request, subscription, resource_group, workspace)
+                             .show_job(job))
+
+
+@router.post(WS + "/jobs/{job}/cancel", status_code=202, responses=READ, response_model=None)
+def cancel_job(request: Request, subscription: str, resource_group: str, workspace: str,
+               job: str, api_version: ApiVersion = None) -> None:
+    service(request, subscription, resource_group, workspace).cancel_job(job)

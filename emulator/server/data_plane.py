@@ -1,0 +1,61 @@
+"""The batch endpoint data plane: ``POST <scoring_uri>`` starts a job, ``GET <scoring_uri>/<id>``
+reports it (token audience https://ml.azure.com)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Request
+
+from emulator.exceptions import ResourceNotFoundError
+from emulator.server import security, translate
+from emulator.server.control_plane import json_body
+from emulator.server.models import ArmList, ArmResource, error_responses
+from emulator.service import BatchService
+
+router = APIRouter(dependencies=[Depends(security.data_plane)], tags=["data plane"])
+
+
+def service(request: Request) -> BatchService:
+    """The data plane serves the workspace ``serve -w`` named, else the configured default."""
+    import os
+
+    return BatchService(home=request.app.state.home,
+                        workspace=os.environ.get("BATCH_EMULATOR_SERVER_WORKSPACE") or None)
+
+
+def endpoint_id(svc: BatchService, endpoint: str) -> str:
+    return svc.show_endpoint(endpoint)["id"]
+
+
+@router.post("/endpoints/{endpoint}/jobs", response_model=ArmResource,
+             responses=error_responses(400, 401, 404, 409, 413))
+async def invoke(request: Request, endpoint: str,
+                 azureml_model_deployment: str | None = Header(
+                     None, description="Deployment to use instead of the default")) -> dict:
+    """Invoke the endpoint: the preview body (properties.dataset, outputDataset,
+    outputFileName) or the GA body (properties.InputData / OutputData)."""
+    body = await json_body(request)
+    svc = service(request)
+    arguments = translate.invoke_in(body)
+    document = svc.invoke(endpoint, deployment_name=azureml_model_deployment or None,
+                          **arguments)
+    return translate.batch_job_out(document, endpoint_id(svc, endpoint))
+
+
+@router.get("/endpoints/{endpoint}/jobs", response_model=ArmList,
+            responses=error_responses(400, 401, 404))
+def list_jobs(request: Request, endpoint: str) -> dict:
+    svc = service(request)
+    identity = endpoint_id(svc, endpoint)
+    return {"value": [translate.batch_job_out(j, identity)
+                      for j in svc.list_jobs(endpoint_name=endpoint)]}
+
+
+@router.get("/endpoints/{endpoint}/jobs/{job}", response_model=ArmResource,
+            responses=error_responses(400, 401, 404))
+def get_job(request: Request, endpoint: str, job: str) -> dict:
+    svc = service(request)
+    identity = endpoint_id(svc, endpoint)
+    document = svc.show_job(job)
+    if document["properties"]["endpoint_name"].lower() != endpoint.lower():
+        raise ResourceNotFoundError(f"job {job} does not belong to endpoint {endpoint}")
+    return translate.batch_job_out(document, identity)

@@ -1,0 +1,26 @@
+"""Bearer tokens: the control plane wants https://management.azure.com, the data plane
+https://ml.azure.com (SPEC §10); tokens come from ``account get-access-token``."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from emulator import auth
+
+
+def require_token(request: Request, resource: str) -> dict:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise auth.AuthenticationError(
+            "Authentication failed: the request has no 'Authorization: Bearer <token>' header; "
+            f"get one with 'batch-emulator account get-access-token --resource {resource}'")
+    return auth.verify_token(request.app.state.home, token.strip(), resource)
+
+
+def management(request: Request) -> dict:
+    return require_token(request, auth.MANAGEMENT_RESOURCE)
+
+
+def data_plane(request: Request) -> dict:
+    return require_token(request, auth.ML_RESOURCE)
