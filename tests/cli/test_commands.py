@@ -293,3 +293,43 @@ def test_validate_prints_every_error_with_file_and_line(az, tmp_path):
         f"{bad}:5: $.settings.mini_batch_size: 0 is less than the minimum of 1",
         f"{bad}:6: $.settings.output_action: 'merge' is not one of ['append_row', 'summary_only']",
     ]
+
+
+@pytest.mark.slow
+def test_jobs_beyond_the_running_limit_stay_queued_and_can_be_cancelled_there(
+        az, dask_scheduler_address, tmp_path, monkeypatch):
+    monkeypatch.setenv("BATCH_EMULATOR_MAX_RUNNING_JOBS", "1")
+    az("ml", "compute", "create", "-n", "cluster", "--type", "dask", "--set",
+       f"scheduler_address={dask_scheduler_address}")
+    az("ml", "batch-endpoint", "create", "-n", "ep-limit")
+    deployment = tmp_path / "hang.yml"
+    deployment.write_text(yaml.safe_dump({
+        "name": "hang", "endpoint_name": "ep-limit", "type": "model",
+        "model": {"path": str(SEED / "mnist" / "model")},
+        "code_configuration": {"code": str(SCORING), "scoring_script": "hang.py"},
+        "compute": "azureml:cluster"}))
+    assert az("ml", "batch-deployment", "create", "-f", str(deployment), "--set-default")[0] == 0
+
+    def invoke_hanging() -> str:
+        return az("ml", "batch-endpoint", "invoke", "-n", "ep-limit", "--input",
+                  str(SEED / "mnist" / "data"), "--query", "name", "-o", "tsv")[1].strip()
+
+    def status(job: str) -> str:
+        return az("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv")[1].strip()
+
+    first = invoke_hanging()
+    wait_for(lambda: status(first) == "Running", 60, "the first job to run")
+    second = invoke_hanging()
+    runner = sqlite3.connect(next((tmp_path / "home").glob("*/workspace.db"))).execute(
+        "SELECT runner_pid FROM jobs WHERE name = ?", (second,)).fetchone()[0]
+    wait_for(lambda: Path(f"/proc/{runner}/cmdline").exists(), 10, "the second runner")
+    assert status(second) == "Queued"  # its runner waits for the one slot
+    az("ml", "job", "cancel", "-n", second)
+    assert wait_for_status(az, second) == "Canceled"
+    from emulator.engine.record import JobRecord
+
+    folder = json.loads(az("ml", "job", "show", "-n", second)[1])["properties"]["job_folder"]
+    assert JobRecord.load(folder).statuses == ["NotStarted", "Queued", "Canceled"]  # never ran
+    assert status(first) == "Running"
+    az("ml", "job", "cancel", "-n", first)
+    assert wait_for_status(az, first) == "Canceled"
