@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from emulator.exceptions import ValidationError
 
 DEFAULT_WORKSPACE = "default"
 DEFAULT_DATASTORE = "workspaceblobstore"
@@ -23,6 +26,15 @@ class Workspace:
     def open(cls, home: str | Path | None = None, name: str | None = None) -> Workspace:
         return cls(Path(home).expanduser().resolve() if home else default_home().resolve(),
                    name or DEFAULT_WORKSPACE)
+
+    def check_name(self) -> None:
+        """Azure's workspace name rule; it also keeps the name a single folder of the home."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}", self.name):
+            raise ValidationError(f"workspace name {self.name!r} is not valid: 3-33 letters, "
+                                  "digits, '-' or '_', starting with a letter or digit")
+
+    def exists(self) -> bool:
+        return (self.root / "workspace.db").is_file()
 
     @property
     def root(self) -> Path:

@@ -117,4 +117,37 @@ def create_app(home: str | Path | None = None, public_url: str | None = None) ->
     def health() -> dict:
         return {"status": "ok"}
 
+    @app.get("/endpoints/{endpoint}/swagger.json", include_in_schema=False)
+    def endpoint_openapi(endpoint: str) -> dict:
+        """An endpoint's ``openapi_uri``: the data-plane part of the document."""
+        document = dict(app.openapi())
+        document["paths"] = {path: item for path, item in document["paths"].items()
+                             if path.startswith("/endpoints/")}
+        return document
+
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, plus the bearer scheme; no 422 (validation errors answer 400)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    document = get_openapi(title=app.title, version=app.version,
+                           description=app.description, routes=app.routes)
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "From 'batch-emulator account get-access-token --resource R': R is "
+                       "https://management.azure.com for /subscriptions, https://ml.azure.com "
+                       "for /endpoints"}
+    for item in document["paths"].values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+            operation["security"] = [{"bearer": []}]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(unused, None)
+    app.openapi_schema = document
+    return document

@@ -4,14 +4,25 @@ answered as Azure's clients expect (PUT 200/201 + ``Azure-AsyncOperation``, any 
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emulator.exceptions import ResourceNotFoundError
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.server import security, translate
-from emulator.server.models import ArmList, ArmResource, OperationStatus, error_responses
+from emulator.server.models import (
+    DEPLOYMENT_BODY,
+    ENDPOINT_BODY,
+    ArmList,
+    ArmResource,
+    OperationStatus,
+    error_responses,
+)
+from emulator.server.models import (
+    json_body as body_schema,
+)
 from emulator.service import BatchService
 
 WS = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
@@ -19,14 +30,18 @@ WS = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
 router = APIRouter(dependencies=[Depends(security.management)], tags=["control plane"])
 ApiVersion = Annotated[str | None, Query(alias="api-version", description="Any version")]
 READ = error_responses(400, 401, 404)
-WRITE = error_responses(400, 401, 404, 409, 413)
+WRITE = {**error_responses(400, 401, 404, 409, 413),
+         201: {"model": ArmResource, "description": "Created"}}
+DELETE = {**READ, 204: {"description": "There was nothing to delete"}}
 _OPERATIONS: set[str] = set()
 
 
 def service(request: Request, subscription: str, resource_group: str,
             workspace: str) -> BatchService:
+    """The service of the workspace the path names; reads never create a workspace."""
     return BatchService(home=request.app.state.home, workspace=workspace,
-                        resource_group=resource_group, subscription=subscription)
+                        resource_group=resource_group, subscription=subscription,
+                        create=request.method in ("PUT", "PATCH", "POST"))
 
 
 def system_data(document: dict) -> dict:
@@ -35,9 +50,12 @@ def system_data(document: dict) -> dict:
 
 
 async def json_body(request: Request) -> dict:
-    body = await request.json()
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ValidationError(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise json.JSONDecodeError("expected a JSON object", "", 0)
+        raise ValidationError("the request body must be a JSON object")
     return body
 
 
@@ -45,6 +63,7 @@ def operation_header(request: Request, subscription: str) -> dict:
     operation = uuid.uuid4().hex
     _OPERATIONS.add(operation)
     base = str(request.base_url).rstrip("/")
+    subscription = urllib.parse.quote(subscription, safe="")  # it becomes a header value
     return {"Azure-AsyncOperation": f"{base}/subscriptions/{subscription}/providers/"
                                     f"Microsoft.MachineLearningServices/locations/local/"
                                     f"mfeOperationsStatus/{operation}?api-version=2023-10-01",
@@ -93,7 +112,7 @@ def get_endpoint(request: Request, subscription: str, resource_group: str, works
 
 
 @router.put(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=WRITE,
-            status_code=200)
+            status_code=200, openapi_extra=body_schema(ENDPOINT_BODY, "An ARM batch endpoint"))
 async def put_endpoint(request: Request, response: Response, subscription: str,
                        resource_group: str, workspace: str, endpoint: str,
                        api_version: ApiVersion = None) -> dict:
@@ -106,7 +125,8 @@ async def put_endpoint(request: Request, response: Response, subscription: str,
     return translate.endpoint_out(document, {})
 
 
-@router.patch(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=WRITE)
+@router.patch(WS + "/batchEndpoints/{endpoint}", response_model=ArmResource, responses=WRITE,
+              openapi_extra=body_schema(ENDPOINT_BODY, "Fields to change"))
 async def patch_endpoint(request: Request, response: Response, subscription: str,
                          resource_group: str, workspace: str, endpoint: str,
                          api_version: ApiVersion = None) -> dict:
@@ -122,7 +142,7 @@ async def patch_endpoint(request: Request, response: Response, subscription: str
     return translate.endpoint_out(document, {})
 
 
-@router.delete(WS + "/batchEndpoints/{endpoint}", status_code=200, responses=READ,
+@router.delete(WS + "/batchEndpoints/{endpoint}", status_code=200, responses=DELETE,
                response_model=None)
 def delete_endpoint(request: Request, response: Response, subscription: str,
                     resource_group: str, workspace: str, endpoint: str,
@@ -156,7 +176,8 @@ def get_deployment(request: Request, subscription: str, resource_group: str, wor
     return translate.deployment_out(svc.store, svc.show_deployment(deployment, endpoint), {})
 
 
-@router.put(DEPLOYMENT, response_model=ArmResource, responses=WRITE, status_code=200)
+@router.put(DEPLOYMENT, response_model=ArmResource, responses=WRITE, status_code=200,
+            openapi_extra=body_schema(DEPLOYMENT_BODY, "An ARM batch deployment"))
 async def put_deployment(request: Request, response: Response, subscription: str,
                          resource_group: str, workspace: str, endpoint: str, deployment: str,
                          api_version: ApiVersion = None) -> dict:
@@ -177,7 +198,7 @@ async def put_deployment(request: Request, response: Response, subscription: str
     return translate.deployment_out(svc.store, document, {})
 
 
-@router.delete(DEPLOYMENT, status_code=200, responses=READ, response_model=None)
+@router.delete(DEPLOYMENT, status_code=200, responses=DELETE, response_model=None)
 def delete_deployment(request: Request, response: Response, subscription: str,
                       resource_group: str, workspace: str, endpoint: str, deployment: str,
                       api_version: ApiVersion = None) -> None:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from emulator.exceptions import ResourceNotFoundError
 from emulator.server import security, translate
 from emulator.server.control_plane import json_body
-from emulator.server.models import ArmList, ArmResource, error_responses
+from emulator.server.models import INVOKE_BODY, ArmList, ArmResource, error_responses
+from emulator.server.models import json_body as body_schema
 from emulator.service import BatchService
 
 router = APIRouter(dependencies=[Depends(security.data_plane)], tags=["data plane"])
@@ -27,7 +28,8 @@ def endpoint_id(svc: BatchService, endpoint: str) -> str:
 
 
 @router.post("/endpoints/{endpoint}/jobs", response_model=ArmResource,
-             responses=error_responses(400, 401, 404, 409, 413))
+             responses=error_responses(400, 401, 404, 409, 413),
+             openapi_extra=body_schema(INVOKE_BODY, "What to score and where to write"))
 async def invoke(request: Request, endpoint: str,
                  azureml_model_deployment: str | None = Header(
                      None, description="Deployment to use instead of the default")) -> dict:

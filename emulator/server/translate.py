@@ -113,6 +113,9 @@ def deployment_in(name: str, endpoint_name: str, body: Mapping) -> dict:
                                              "timeout": iso_seconds(retry.get("timeout"))}.items()
                            if v is not None} or None,
     }
+    if model and not model.get("assetid"):
+        raise ValidationError("properties.model.assetId is required: the ARM id of a registered "
+                              "model (register it with 'batch-emulator ml model create')")
     document: dict[str, Any] = {
         "name": name, "endpoint_name": endpoint_name, "type": "model",
         "model": reference(model.get("assetid") or p.get("model")),

@@ -82,3 +82,4 @@ def live_server(tmp_path_factory, dask_scheduler_address) -> Iterator[LiveServer
     yield server
     process.terminate()
     process.wait(timeout=30)
+    process.stderr.close()

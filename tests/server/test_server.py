@@ -127,7 +127,7 @@ def test_bodies_over_one_mebibyte_are_refused(live_server):
      "does not exist"),
     ({"properties": {"dataset": {"dataInputType": "DatasetVersion", "datasetName": "nope",
                                  "datasetVersion": "1"}}}, 404, "not registered"),
-    ([1, 2], 400, "JSON object"),
+    ([1, 2], 400, "must be a JSON object"),
 ])
 def test_data_plane_errors_are_azures_shape(live_server, body, status, words):
     with live_server.client() as client:
