@@ -18,6 +18,19 @@ from emulator.engine import worker
 from emulator.engine.cluster import Instances
 from emulator.engine.tasks import Lease, LeaseResult, MiniBatch, MiniBatchResult, ScoringContext
 
+
+def _lost_worker_errors() -> tuple[type[BaseException], ...]:
+    from asyncio import CancelledError
+
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    return (KilledWorker, FutureCancelledError, CommClosedError, CancelledError, OSError,
+            TimeoutError)
+
+
+LOST_WORKER = _lost_worker_errors()
 MAX_LEASE = 50
 LEASES_PER_SLOT_IN_FLIGHT = 2
 POLL_SECONDS = 0.05
@@ -124,7 +137,10 @@ class LeaseScheduler:
         return None
 
     def _requeue_lost(self, lease: Lease) -> None:
-        retry = [replace(mb, attempts_made=mb.attempts_made + 1) for mb in lease.mini_batches]
+        """A lost worker costs the attempts its ledger says had started there, no more."""
+        spent = worker.attempts_started(worker.ledger_path(self.ctx, lease))
+        retry = [replace(mb, attempts_made=mb.attempts_made + spent.get(mb.id, 0))
+                 for mb in lease.mini_batches]
         self.pending.extendleft(reversed(retry))
         with contextlib.suppress(Exception):
             workers = self.instances.client.scheduler_info(n_workers=-1)["workers"]
@@ -136,7 +152,7 @@ class LeaseScheduler:
         """Kill running scoring processes and drop the leases still queued."""
         client = self.instances.client
         with contextlib.suppress(Exception):
-            client.run(worker.abort_job, self.ctx.job_name, workers=self._live_addresses)
+            client.run(worker.abort_job, self.ctx.job_name, workers=self._reachable())
         futures = list(self._in_flight.values())
         with contextlib.suppress(Exception):
             client.cancel(futures)
@@ -147,7 +163,14 @@ class LeaseScheduler:
     def _release(self) -> None:
         with contextlib.suppress(Exception):
             self.instances.client.run(worker.release_job, self.ctx.job_name,
-                                      workers=self._live_addresses)
+                                      workers=self._reachable())
+
+    def _reachable(self) -> list[str]:
+        """This job's workers that the scheduler still knows (a lost one would cost a
+        connect timeout)."""
+        known = set(self.instances.client.scheduler_info(n_workers=-1)["workers"])
+        return [address for address in self.instances.addresses if address in known] + \
+            [a for a in self._live_addresses if a in known and a not in self.instances.addresses]
 
 
 def future_worker_address(instances: Instances, instance: str) -> str | None:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from emulator.engine.tasks import (
@@ -313,8 +314,40 @@ def _instance_name(ctx: ScoringContext) -> str:
     return dict(ctx.instance_names).get(address, "instance-" + address.rsplit(":", 1)[-1])
 
 
+def ledger_path(ctx: ScoringContext, lease: Lease) -> Path:
+    return Path(ctx.job_dir) / "leases" / f"lease-{lease.number}.log"
+
+
+def attempts_started(ledger: Path) -> dict[int, int]:
+    """Mini-batch id -> attempts a (possibly lost) run of this lease started."""
+    counts: dict[int, int] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for line in ledger.read_text().split():
+            counts[int(line)] = counts.get(int(line), 0) + 1
+    return counts
+
+
+def _record_start(ledger: Path, mini_batch_id: int) -> None:
+    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{mini_batch_id}\n".encode())
+    finally:
+        os.close(fd)
+
+
 def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
-    """The Dask task: score the lease's mini-batches in one scoring process of this instance."""
+    """The Dask task: score the lease's mini-batches in one scoring process of this instance.
+
+    Every attempt is written to the lease's ledger before it starts, so when a worker is lost
+    and Dask runs the lease again elsewhere, the attempts spent on the lost worker still count.
+    """
+    ledger = ledger_path(ctx, lease)
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    spent = attempts_started(ledger)
+    if spent:
+        lease = replace(lease, mini_batches=tuple(
+            replace(mb, attempts_made=mb.attempts_made + spent.get(mb.id, 0))
+            for mb in lease.mini_batches))
     pool = _pool_for(ctx)
     outcome = LeaseResult(lease=lease, results=[], unprocessed=[], instance=pool.instance)
     failed_files = 0
@@ -324,7 +357,7 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
             for position, mini_batch in enumerate(lease.mini_batches):
                 if pool.aborted.is_set():
                     break
-                result = _score_mini_batch(pool, slot, mini_batch)
+                result = _score_mini_batch(pool, slot, mini_batch, lease)
                 if result is None:  # aborted while running
                     break
                 outcome.results.append(result)
@@ -344,11 +377,13 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
     return outcome
 
 
-def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch) -> MiniBatchResult | None:
+def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
+                      lease: Lease) -> MiniBatchResult | None:
     ctx = pool.ctx
     result = MiniBatchResult(mini_batch)
     while result.attempt_count < ctx.max_attempts:
         process = slot.ready_process()
+        _record_start(ledger_path(ctx, lease), mini_batch.id)
         attempt, rows = process.run(mini_batch.files)
         if pool.aborted.is_set():
             return None
