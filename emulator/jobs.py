@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from emulator import environments, mlflow_models
+from emulator import datastores, environments, mlflow_models
+from emulator.datastores import RemoteStore
 from emulator.engine import record as status
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.outputs import check_output_available
@@ -133,6 +134,10 @@ def prepare_job(
     notices: Iterable[str] = (),
     input_uri: str | None = None,
     environment: EnvironmentSpec | None = None,
+    input_store: RemoteStore | None = None,
+    input_prefix: str = "",
+    output_store: RemoteStore | None = None,
+    output_prefix: str = "",
 ) -> tuple[JobPlan, JobRecord]:
     """Check a job request up front and create its folder and record (status ``Queued``).
 
@@ -166,7 +171,8 @@ def prepare_job(
     if environment is not None and environment.mode == environments.CURRENT:
         notices.extend(f"requirement check: {problem}" for problem in environments.check(environment))
     input_path = input_path.resolve()
-    _check_input(input_path)
+    if input_store is None:
+        _check_input(input_path)
 
     name = job_name or f"batchjob-{uuid.uuid4()}"
     job_dir = ws.job_dir(name)
@@ -176,8 +182,13 @@ def prepare_job(
     if output_uri is None:
         output_uri = datastore_uri(DEFAULT_DATASTORE, f"azureml/{name}/score/")
         output_dir = to_local_path(output_uri, ws)
+    if output_store is not None:  # staged here, published to the object store at the end
+        output_dir = job_dir / "outputs" / "score"
     output_dir = Path(output_dir).resolve()
     check_output_available(output_dir, settings.output_action, settings.output_file_name)
+    if output_store is not None:
+        datastores.check_output_available(output_store, output_prefix, settings.output_action,
+                                          settings.output_file_name)
     try:
         job_dir.mkdir(parents=True)
     except FileExistsError:
@@ -197,6 +208,9 @@ def prepare_job(
         code_dir=code_dir, scoring_script=scoring_script,
         model_dir=model_dir, settings=settings, instance_count=instances, cluster=cluster,
         environment=environment.to_dict() if environment else None, home=str(ws.home),
+        input_store=input_store.to_dict() if input_store else None, input_prefix=input_prefix,
+        output_store=output_store.to_dict() if output_store else None,
+        output_prefix=output_prefix,
     )
     job.set_status(status.QUEUED)
     return plan, job

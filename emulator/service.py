@@ -17,7 +17,16 @@ from typing import Any
 
 import yaml
 
-from emulator import assets, auth, documents, environments, job_runner, mlflow_models, schemas
+from emulator import (
+    assets,
+    auth,
+    datastores,
+    documents,
+    environments,
+    job_runner,
+    mlflow_models,
+    schemas,
+)
 from emulator.config import read_defaults
 from emulator.engine import inprocess
 from emulator.engine.cluster import ClusterSpec
@@ -348,19 +357,31 @@ class BatchService:
         if input is None:
             raise ValidationError("the following arguments are required: --input (a folder, a "
                                   "file or a data URI to score)")
-        input_path, input_type = self._resolve_input(input, input_type)
+        remote_input = self._remote(input)
+        if remote_input:
+            input_path, input_type = Path("/"), input_type or "uri_folder"
+            if not remote_input[0].filesystem().exists(remote_input[0].key(remote_input[1])):
+                raise InputError(f"input {input} does not exist in its datastore; upload the "
+                                 "data or fix the path")
+        else:
+            input_path, input_type = self._resolve_input(input, input_type)
         deployment = build_deployment(body, Path("/"))
         model = assets.resolve(self.store, "model", body["model"])
         cluster, max_instances, notices = self._cluster_for(body.get("compute"))
-        output_uri = output_dir = None
+        output_uri = output_dir = remote_output = None
         if output_path:
             output_uri = strip_type_prefix(output_path)
-            output_dir = self._local_path(output_uri)
+            remote_output = self._remote(output_uri)
+            output_dir = None if remote_output else self._local_path(output_uri)
         plan, record = prepare_job(
             deployment, input_path, self.workspace, overrides=overrides, job_name=job_name,
             output_uri=output_uri, output_dir=output_dir, cluster=cluster,
             model_dir=Path(model["local_path"]).parent, max_instances=max_instances,
-            notices=notices, input_uri=input, environment=self._environment_spec(body, model))
+            notices=notices, input_uri=input, environment=self._environment_spec(body, model),
+            input_store=remote_input[0] if remote_input else None,
+            input_prefix=remote_input[1] if remote_input else "",
+            output_store=remote_output[0] if remote_output else None,
+            output_prefix=remote_output[1] if remote_output else "")
         record.endpoint_name = endpoint["name"]
         return self._launch(plan, record, body, input_type)
 
@@ -460,6 +481,15 @@ class BatchService:
                                  f"use --input-type {actual}")
             input_type = actual
         return path, input_type
+
+    def _remote(self, uri: str) -> tuple[datastores.RemoteStore, str] | None:
+        """(store, path) when ``uri`` is on a datastore backed by object storage."""
+        parsed = parse_datastore_uri(strip_type_prefix(str(uri)))
+        if parsed is None or parsed[0].lower() == DEFAULT_DATASTORE:
+            return None
+        body = self.store.get("datastore", parsed[0])
+        store = datastores.remote_store_for(body) if body else None
+        return (store, parsed[1]) if store else None
 
     def _local_path(self, uri: str) -> Path:
         return to_local_path(uri, self.workspace, self._datastore_root)

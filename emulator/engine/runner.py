@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator import datastores
+from emulator.datastores import RemoteStore
 from emulator.engine import outputs
 from emulator.engine import record as status
 from emulator.engine.cluster import ClusterSpec, job_instances
@@ -48,6 +50,10 @@ class JobPlan:
     environment: dict | None = None  # an EnvironmentSpec; isolated mode builds a venv for it
     home: str = ""  # where isolated environments are cached
     in_process: bool = False  # score in the Dask worker's process (needs an in-process cluster)
+    input_store: dict | None = None  # a RemoteStore: inputs are keys below input_prefix in it
+    input_prefix: str = ""
+    output_store: dict | None = None  # a RemoteStore: output_dir is staged, then published
+    output_prefix: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready, for a job runner in another process (``from_dict`` reverses it)."""
@@ -80,11 +86,14 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
     logs = outputs.JobLogs(plan.job_dir, settings.logging_level)
     results_file: outputs.ResultsFile | None = None
     try:
-        files = list_input_files(plan.input_path)
+        input_store = RemoteStore.from_dict(plan.input_store)
+        files = (datastores.list_files(input_store, plan.input_prefix) if input_store
+                 else list_input_files(plan.input_path))
         mini_batches = list(partition(files, settings.mini_batch_size))
         job.files_total, job.mini_batches_total = len(files), len(mini_batches)
         outputs.check_output_available(plan.output_dir, settings.output_action,
                                        settings.output_file_name)
+        _check_remote_output(plan)
         plan.output_dir.mkdir(parents=True, exist_ok=True)
         if settings.output_action == outputs.APPEND_ROW:
             results_file = outputs.ResultsFile(plan.output_dir, settings.output_file_name,
@@ -107,7 +116,7 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
             outcome = LeaseScheduler(instances, ctx, mini_batches, settings.error_threshold,
                                      progress.record, should_stop).run()
         progress.save()
-        return _conclude(job, logs, results_file, outcome, settings, on_change)
+        return _conclude(job, logs, results_file, outcome, settings, on_change, plan)
     except EmulatorError as exc:
         return _finish(job, logs, results_file, status.FAILED, str(exc), on_change,
                        getattr(exc, "detail", ""))
@@ -130,6 +139,27 @@ def _python_for(plan: JobPlan, logs: outputs.JobLogs) -> str:
     return str(environments.ensure_environment(spec, Path(plan.home), logs.overview))
 
 
+def _check_remote_output(plan: JobPlan) -> None:
+    store = RemoteStore.from_dict(plan.output_store)
+    if store is not None:
+        datastores.check_output_available(store, plan.output_prefix,
+                                          plan.settings.output_action,
+                                          plan.settings.output_file_name)
+
+
+def _publish_remote(plan: JobPlan, job: JobRecord, results_file) -> None:
+    """Finalizing on object storage: the results file (or summary_only files) uploaded with a
+    conditional write, so an existing object is never overwritten."""
+    store = RemoteStore.from_dict(plan.output_store)
+    sources = [Path(job.output_file)] if results_file is not None else sorted(
+        p for p in plan.output_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for source in sources:
+        relative = source.relative_to(plan.output_dir).as_posix()
+        datastores.publish(store, source, store.key(f"{plan.output_prefix}/{relative}"))
+    if results_file is not None:
+        job.output_file = store.url(f"{plan.output_prefix}/{Path(job.output_file).name}")
+
+
 def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringContext:
     settings = plan.settings
     return ScoringContext(
@@ -148,6 +178,7 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         concurrency=settings.max_concurrency_per_instance,
         instance_names=instance_names,
         in_process=plan.in_process,
+        input_store=plan.input_store,
     )
 
 
@@ -192,7 +223,7 @@ def _short_return_message(result: MiniBatchResult) -> str:
             f"{result.failed} file(s) count as failed")
 
 
-def _conclude(job, logs, results_file, outcome, settings, on_change) -> JobRecord:
+def _conclude(job, logs, results_file, outcome, settings, on_change, plan) -> JobRecord:
     if outcome.kind == CANCELED:
         return _finish(job, logs, results_file, status.CANCELED, "", on_change)
     if outcome.kind == THRESHOLD:
@@ -212,6 +243,9 @@ def _conclude(job, logs, results_file, outcome, settings, on_change) -> JobRecor
     on_change(job)
     if results_file is not None:
         job.output_file = str(results_file.commit())
+    if plan.output_store:
+        _publish_remote(plan, job, results_file)
+    if results_file is not None:
         logs.overview(f"append_row: {results_file.rows_written} row(s) written to "
                       f"{job.output_file}")
     return _finish(job, logs, None, status.COMPLETED, "", on_change)

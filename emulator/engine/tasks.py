@@ -31,6 +31,7 @@ class ScoringContext:
     concurrency: int
     instance_names: tuple[tuple[str, str], ...]  # (worker address, instance name)
     in_process: bool = False  # score in the worker's own process (pytest's inprocess mode)
+    input_store: dict | None = None  # files are keys in this RemoteStore, downloaded first
 
     @property
     def init_timeout(self) -> float:

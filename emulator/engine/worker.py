@@ -384,7 +384,7 @@ def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
     while result.attempt_count < ctx.max_attempts:
         process = slot.ready_process()
         _record_start(ledger_path(ctx, lease), mini_batch.id)
-        attempt, rows = process.run(mini_batch.files)
+        attempt, rows = process.run(_local_files(ctx, mini_batch))
         if pool.aborted.is_set():
             return None
         result.attempts.append(attempt)
@@ -402,6 +402,16 @@ def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
     return result
 
 
+def _local_files(ctx: ScoringContext, mini_batch: MiniBatch) -> tuple[str, ...]:
+    """Files on object storage are downloaded to this worker first (Azure's download mode)."""
+    if ctx.input_store is None:
+        return mini_batch.files
+    from emulator import datastores
+
+    store = datastores.RemoteStore.from_dict(ctx.input_store)
+    return datastores.download(store, mini_batch.files, datastores.worker_cache(ctx.job_name))
+
+
 def abort_job(job_name: str) -> None:
     """Kill the job's scoring processes on this worker (``client.run``: error threshold, cancel)."""
     with _POOLS_LOCK:
@@ -414,6 +424,9 @@ def release_job(job_name: str) -> None:
     """Stop the job's scoring processes on this worker once the job is over."""
     with _POOLS_LOCK:
         pool = _POOLS.pop(job_name, None)
+    from emulator.datastores import drop_worker_cache
+
+    drop_worker_cache(job_name)
     if pool is None:
         return
     if pool.aborted.is_set():

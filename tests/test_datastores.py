@@ -1,0 +1,124 @@
+"""Datastores on object storage: S3 through moto's server mode on a loopback port (in-process
+mocks would not reach Dask's worker processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("s3fs", reason="S3 datastores need s3fs")
+moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
+
+from emulator.datastores import RemoteStore, publish  # noqa: E402
+from emulator.exceptions import OutputExistsError  # noqa: E402
+from tests.helpers import run_cli  # noqa: E402
+
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
+SCORING = Path(__file__).resolve().parents[1] / "fixtures" / "scoring"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request):
+    import boto3
+
+    name = f"bucket-{request.node.name.replace('_', '-')[-40:].strip('-').lower()}"
+    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="test",
+                 aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket=name)
+    return RemoteStore("s3", name, {"key": "test", "secret": "test", "client_kwargs": {
+        "endpoint_url": s3_endpoint, "region_name": "us-east-1"}})
+
+
+def upload_inputs(store: RemoteStore, count: int = 6) -> None:
+    fs = store.filesystem()
+    for i in range(count):
+        fs.pipe_file(store.key(f"inputs/batch/f{i:02d}.txt"), b"x" * (i + 1))
+    fs.pipe_file(store.key("inputs/.hidden"), b"skip me")
+
+
+@pytest.fixture
+def az_s3(tmp_path, monkeypatch, bucket, s3_endpoint):
+    """A workspace with datastore ``s3data`` on the bucket and an endpoint ``s3-ep``."""
+    monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
+
+    def setup(scheduler_address: str) -> None:
+        for args in (
+            ["ml", "datastore", "create", "--name", "s3data", "--set", "type=s3",
+             f"bucket={bucket.root}", f"endpoint_url={s3_endpoint}",
+             "credentials.access_key_id=test", "credentials.secret_access_key=test"],
+            ["ml", "compute", "create", "-n", "cluster", "--type", "dask", "--set",
+             f"scheduler_address={scheduler_address}"],
+            ["ml", "batch-endpoint", "create", "-n", "s3-ep"],
+        ):
+            code, _, err = run_cli(*args)
+            assert code == 0, err
+        deployment = tmp_path / "d.yml"
+        deployment.write_text(json.dumps({
+            "name": "s3-dpl", "endpoint_name": "s3-ep", "type": "model",
+            "model": {"path": str(SEED / "mnist" / "model")},
+            "code_configuration": {"code": str(SCORING), "scoring_script": "succeed_list.py"},
+            "compute": "azureml:cluster", "settings": {"mini_batch_size": 2}}))
+        code, _, err = run_cli("ml", "batch-deployment", "create", "-f", str(deployment),
+                               "--set-default")
+        assert code == 0, err
+
+    return setup
+
+
+def invoke_and_wait(*args: str) -> dict:
+    code, out, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "s3-ep", *args,
+                             "--query", "name", "-o", "tsv")
+    assert code == 0, err
+    code, _, err = run_cli("ml", "job", "stream", "-n", out.strip())
+    assert code == 0, err
+    return json.loads(run_cli("ml", "job", "show", "-n", out.strip())[1])
+
+
+def test_inputs_read_from_and_results_written_to_a_bucket(az_s3, bucket,
+                                                          dask_scheduler_address):
+    az_s3(dask_scheduler_address)
+    upload_inputs(bucket)
+    job = invoke_and_wait("--input", "azureml://datastores/s3data/paths/inputs/",
+                          "--output-path", "azureml://datastores/s3data/paths/out/")
+    assert job["status"] == "Completed"
+    assert job["properties"]["files_total"] == "6"  # the hidden object skipped
+    assert job["properties"]["output_file"] == f"s3://{bucket.root}/out/predictions.csv"
+    rows = bucket.filesystem().cat_file(bucket.key("out/predictions.csv")).decode().splitlines()
+    assert sorted(rows) == [f"f{i:02d}.txt: {i + 1}" for i in range(6)]
+
+    code, _, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "s3-ep", "--input",
+                           "azureml://datastores/s3data/paths/inputs/", "--output-path",
+                           "azureml://datastores/s3data/paths/out/")
+    assert code != 0 and f"s3://{bucket.root}/out/predictions.csv already exists" in err
+
+
+def test_the_conditional_write_refuses_an_existing_object(bucket, tmp_path):
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("first\n")
+    second.write_text("second\n")
+    publish(bucket, first, bucket.key("out/predictions.csv"))
+    with pytest.raises(OutputExistsError, match="left untouched"):
+        publish(bucket, second, bucket.key("out/predictions.csv"))
+    assert bucket.filesystem().cat_file(bucket.key("out/predictions.csv")) == b"first\n"
+
+
+@pytest.mark.slow
+def test_workers_of_a_remote_scheduler_read_only_from_the_bucket(az_s3, bucket, dask_processes):
+    address, _ = dask_processes
+    az_s3(address)
+    upload_inputs(bucket, 4)
+    job = invoke_and_wait("--input", "azureml://datastores/s3data/paths/inputs/batch",
+                          "--instance-count", "2")
+    assert job["status"] == "Completed"
+    rows = Path(job["properties"]["output_file"]).read_text().splitlines()
+    assert sorted(rows) == [f"f{i:02d}.txt: {i + 1}" for i in range(4)]  # sizes: real content
