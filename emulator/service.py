@@ -367,7 +367,7 @@ class BatchService:
             input_path, input_type = self._resolve_input(input, input_type)
         deployment = build_deployment(body, Path("/"))
         model = assets.resolve(self.store, "model", body["model"])
-        cluster, max_instances, notices = self._cluster_for(body.get("compute"))
+        cluster, max_instances, notices = self._cluster_for(body.get("compute"), body)
         output_uri = output_dir = remote_output = None
         if output_path:
             output_uri = strip_type_prefix(output_path)
@@ -506,7 +506,8 @@ class BatchService:
             return Path(body["path"])
         return self.workspace.datastore_dir(body["name"])
 
-    def _cluster_for(self, compute: str | None) -> tuple[ClusterSpec, int | None, list[str]]:
+    def _cluster_for(self, compute: str | None,
+                     deployment: dict) -> tuple[ClusterSpec, int | None, list[str]]:
         if not compute:
             return ClusterSpec(), None, []
         name = compute.split(":", 1)[1] if compute.startswith("azureml:") else compute
@@ -519,8 +520,12 @@ class BatchService:
             return ClusterSpec(scheduler_address=body["scheduler_address"]), None, []
         if body["type"] == "amlcompute":
             return ClusterSpec(), int(body.get("max_instances") or 1), []
-        return ClusterSpec(), None, [f"compute {name} is of type {body['type']}, which the "
-                                     "emulator does not run yet; running on a local Dask cluster"]
+        image = None
+        if deployment.get("environment"):
+            image = assets.resolve(self.store, "environment", deployment["environment"]).get(
+                "image")
+        return ClusterSpec(kubernetes={"image": image, "namespace": body.get("namespace"),
+                                       "resources": body.get("resources")}), None, []
 
     # ================================================================== jobs
 

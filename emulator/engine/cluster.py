@@ -16,10 +16,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """``scheduler_address`` None: a LocalCluster sized to the job; else connect to it."""
+    """``scheduler_address`` None: a LocalCluster sized to the job; else connect to it.
+    ``kubernetes`` (image, namespace, resources): a ``dask_kubernetes`` KubeCluster instead."""
 
     scheduler_address: str | None = None
     connect_timeout: float = 30.0
+    kubernetes: dict | None = None
+
+
+def kubernetes_arguments(settings: dict, job_name: str, instance_count: int,
+                         concurrency: int) -> dict:
+    """``KubeCluster`` arguments: one worker pod per instance, running the deployment's
+    environment image with ``max_concurrency_per_instance`` threads, the compute's requests
+    and limits."""
+    resources = settings.get("resources") or {}
+    return {
+        "name": f"batch-{job_name}"[:63].lower().rstrip("-"),
+        "namespace": settings.get("namespace") or "default",
+        "image": settings.get("image") or "ghcr.io/dask/dask:latest",
+        "n_workers": instance_count,
+        "resources": {key: dict(resources[key]) for key in ("requests", "limits")
+                      if key in resources},
+        "worker_command": ["dask-worker", "--nthreads", str(concurrency)],
+        "shutdown_on_close": True,
+    }
 
 
 @dataclass
@@ -44,12 +64,26 @@ _QUIET = {
 
 @contextlib.contextmanager
 def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
-                  notices: list[str]) -> Iterator[Instances]:
+                  notices: list[str], job_name: str = "job") -> Iterator[Instances]:
     """Yield a client and ``instance_count`` worker addresses; tear down what we started."""
     from distributed import Client, LocalCluster
 
     with dask.config.set(_QUIET):
-        if spec.scheduler_address is None:
+        if spec.kubernetes is not None:
+            try:
+                from dask_kubernetes.operator import KubeCluster
+            except ImportError:
+                raise ClusterError("kubernetes computes need dask-kubernetes: pip install "
+                                   "'batch-endpoint-emulator[kubernetes]'") from None
+            try:
+                cluster = KubeCluster(**kubernetes_arguments(spec.kubernetes, job_name,
+                                                             instance_count, concurrency))
+            except Exception as exc:
+                raise ClusterError(f"could not start a Dask cluster on Kubernetes: {exc}; check "
+                                   "the kubeconfig and the Dask operator") from exc
+            client = Client(cluster, set_as_default=False)
+            client.wait_for_workers(instance_count, timeout=600)
+        elif spec.scheduler_address is None:
             try:
                 cluster = LocalCluster(
                     n_workers=instance_count,

@@ -106,7 +106,8 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
 
         python = _python_for(plan, logs)
         with job_instances(plan.cluster, plan.instance_count,
-                           settings.max_concurrency_per_instance, job.notices) as instances:
+                           settings.max_concurrency_per_instance, job.notices,
+                           plan.job_name) as instances:
             ctx = _scoring_context(plan, instances.names, python)
             if should_stop():
                 return _finish(job, logs, results_file, status.CANCELED, "", on_change)
