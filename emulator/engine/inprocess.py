@@ -36,19 +36,10 @@ class InProcessScorer:
         self._init_failed, self._script_invalid = InitFailed, ScriptInvalid
         self.ctx = ctx
         self.name = f"process{number:03d}"
-        logs = Path(ctx.job_dir) / "logs" / "user"
-        self.error_log = logs / "error" / instance / f"{self.name}.txt"
-        for folder in ("stdout", "stderr", "error", "entry_script_log"):
-            (logs / folder / instance).mkdir(parents=True, exist_ok=True)
-        os.environ.update({
-            **dict(ctx.environment_variables),
-            "AZUREML_MODEL_DIR": ctx.model_dir,
-            "AZUREML_BI_OUTPUT_PATH": ctx.output_dir,
-            "AZUREML_EMULATOR_AGENT_NAME": self.name,
-            "AZUREML_EMULATOR_WORKING_DIR": ctx.job_dir,
-            "AZUREML_EMULATOR_SCRIPT_DIR": ctx.code_dir,
-            "AZUREML_EMULATOR_ENTRY_SCRIPT_LOG_DIR": str(logs / "entry_script_log" / instance),
-        })
+        from emulator.engine.worker import prepare_scorer
+
+        _, self.error_log, variables = prepare_scorer(ctx, instance, self.name)
+        os.environ.update(variables)
         self._run = None
 
     def wait_ready(self) -> None:

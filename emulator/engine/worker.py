@@ -54,27 +54,35 @@ class InstanceDead(Exception):
     """No slot of this instance could initialise a scoring process."""
 
 
+def prepare_scorer(ctx: ScoringContext, instance: str, name: str) -> tuple[Path, Path, dict]:
+    """The user log folders of a scorer, its error log, and Azure's environment variables."""
+    logs = Path(ctx.job_dir) / "logs" / "user"
+    for folder in ("stdout", "stderr", "error", "entry_script_log"):
+        (logs / folder / instance).mkdir(parents=True, exist_ok=True)
+    variables = {
+        **dict(ctx.environment_variables),
+        "AZUREML_MODEL_DIR": ctx.model_dir,
+        "AZUREML_BI_OUTPUT_PATH": ctx.output_dir,
+        "AZUREML_EMULATOR_AGENT_NAME": name,
+        "AZUREML_EMULATOR_WORKING_DIR": ctx.job_dir,
+        "AZUREML_EMULATOR_SCRIPT_DIR": ctx.code_dir,
+        "AZUREML_EMULATOR_ENTRY_SCRIPT_LOG_DIR": str(logs / "entry_script_log" / instance),
+    }
+    return logs, logs / "error" / instance / f"{name}.txt", variables
+
+
 class ScoringProcess:
     """One scoring process: started, initialised, asked to run mini-batches, killed."""
 
     def __init__(self, ctx: ScoringContext, instance: str, number: int):
         self.ctx = ctx
         self.name = f"process{number:03d}"
-        logs = Path(ctx.job_dir) / "logs" / "user"
-        self.error_log = logs / "error" / instance / f"{self.name}.txt"
-        for folder in ("stdout", "stderr", "error", "entry_script_log"):
-            (logs / folder / instance).mkdir(parents=True, exist_ok=True)
+        logs, self.error_log, variables = prepare_scorer(ctx, instance, self.name)
         request_read, self._request_fd = os.pipe()
         self._reply_fd, reply_write = os.pipe()
         env = {
             **os.environ,
-            **dict(ctx.environment_variables),
-            "AZUREML_MODEL_DIR": ctx.model_dir,
-            "AZUREML_BI_OUTPUT_PATH": ctx.output_dir,
-            "AZUREML_EMULATOR_AGENT_NAME": self.name,
-            "AZUREML_EMULATOR_WORKING_DIR": ctx.job_dir,
-            "AZUREML_EMULATOR_SCRIPT_DIR": ctx.code_dir,
-            "AZUREML_EMULATOR_ENTRY_SCRIPT_LOG_DIR": str(logs / "entry_script_log" / instance),
+            **variables,
             "PYTHONUNBUFFERED": "1",
         }
         command = [
