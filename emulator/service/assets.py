@@ -1,0 +1,175 @@
+"""model/data/environment/compute/datastore operations, and the account."""
+
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from emulator import (
+    assets,
+    auth,
+    mlflow_models,
+)
+from emulator.exceptions import (
+    ResourceNotFoundError,
+    ValidationError,
+)
+from emulator.uris import parse_datastore_uri, strip_type_prefix
+from emulator.validation import load_resource
+from emulator.workspace import DEFAULT_DATASTORE
+
+
+class AssetOperations:
+    # ================================================================== assets
+
+    def create_model(self, file: str | None = None, set_values: Iterable[str] = (),
+                     **fields: Any) -> dict:
+        return self._create_asset("model", file, set_values, fields)
+
+    def create_data(self, file: str | None = None, set_values: Iterable[str] = (),
+                    **fields: Any) -> dict:
+        return self._create_asset("data", file, set_values, fields)
+
+    def create_environment(self, file: str | None = None, set_values: Iterable[str] = (),
+                           **fields: Any) -> dict:
+        base = {k: v for k, v in fields.items() if v is not None}
+        body = load_resource("environment", file, set_values, base=base if not file else None)
+        if file:
+            body = {**body, **base}
+        if "name" not in body:
+            raise ValidationError("an environment needs a name: pass --name or name: in the YAML")
+        origin = Path(file).resolve().parent if file else Path.cwd()
+        version = body.get("version")
+        if version is not None and self.store.get("environment", body["name"], version=str(version)):
+            raise ValidationError(f"environment {body['name']} version {version} already exists; "
+                                  "omit --version for the next one")
+        reference = self._store_environment(body, origin)
+        name, version = assets.parse_reference(reference, "environment")
+        return self.store.get("environment", name, version=version)
+
+    def _create_asset(self, kind: str, file: str | None, set_values, fields) -> dict:
+        flags = {k: v for k, v in fields.items() if v is not None}
+        body = load_resource(kind, file, [*set_values, *(f"{k}={v}" for k, v in flags.items())])
+        if "name" not in body:
+            raise ValidationError(f"a {kind} needs a name: pass --name or name: in the YAML")
+        path = body.get("path") or body.get("local_path")
+        if not path:
+            raise ValidationError(f"a {kind} needs a path: pass --path or path: in the YAML")
+        body["path"] = str(path)
+        source = None
+        if parse_datastore_uri(path) is None and not str(path).startswith(("azureml:", "http")):
+            origin = Path(file).resolve().parent if file else Path.cwd()
+            source = (origin / strip_type_prefix(str(path)).removeprefix("file://")).resolve()
+            if not source.exists():
+                raise ResourceNotFoundError(f"{kind} path {source} does not exist; fix --path")
+            if kind == "model" and body["type"] == "mlflow_model":
+                body["flavors"] = mlflow_models.flavors(source)
+            if kind == "data":
+                expected = body["type"]
+                actual = "uri_folder" if source.is_dir() else "uri_file"
+                if expected in ("uri_folder", "uri_file") and expected != actual:
+                    raise ValidationError(f"data {body['name']}: {source} is a "
+                                          f"{'folder' if source.is_dir() else 'file'}; use "
+                                          f"--type {actual}")
+        return assets.register(self.store, kind, body, source)
+
+    def show_asset(self, kind: str, name: str, version: str | None = None,
+                   label: str | None = None) -> dict:
+        reference = f"azureml:{name}:{version}" if version else f"azureml:{name}@latest"
+        if label not in (None, "latest"):
+            raise ValidationError("only --label latest is supported")
+        return assets.resolve(self.store, kind, reference)
+
+    def list_assets(self, kind: str, name: str | None = None) -> list[dict]:
+        bodies = self.store.list(kind, name=name)
+        if name is None:  # like az: the latest version of each
+            latest: dict[str, dict] = {}
+            for body in bodies:
+                key = body["name"].lower()
+                if key not in latest or assets.version_key(body) > assets.version_key(latest[key]):
+                    latest[key] = body
+            bodies = list(latest.values())
+        return bodies
+
+    def delete_asset(self, kind: str, name: str, version: str | None = None) -> None:
+        if version is None and kind in ("model", "data", "environment"):
+            raise ValidationError(f"pass --version: which version of {kind} {name} to delete")
+        if not self.store.delete(kind, name, version=version):
+            what = f"{kind} {name}" + (f":{version}" if version else "")
+            raise ResourceNotFoundError(f"{what} does not exist in workspace "
+                                        f"{self.workspace.name!r}")
+
+    # ----------------------------------------------------------------- compute & datastores
+
+    def create_compute(self, file: str | None = None, set_values: Iterable[str] = (),
+                       **fields: Any) -> dict:
+        flags = [f"{k}={v}" for k, v in fields.items() if v is not None]
+        body = load_resource("compute", file, [*set_values, *flags])
+        body["id"] = assets.arm_id(self.store, "computes", body["name"])
+        body["provisioning_state"] = "Succeeded"
+        self.store.put("compute", body["name"], body)
+        return body
+
+    def show_compute(self, name: str) -> dict:
+        body = self.store.get("compute", name)
+        if body is None:
+            raise ResourceNotFoundError(f"compute {name!r} does not exist in workspace "
+                                        f"{self.workspace.name!r}; create it with 'compute create'")
+        return body
+
+    def list_computes(self) -> list[dict]:
+        return self.store.list("compute")
+
+    def create_datastore(self, file: str | None = None, set_values: Iterable[str] = (),
+                         **fields: Any) -> dict:
+        flags = [f"{k}={v}" for k, v in fields.items() if v is not None]
+        body = load_resource("datastore", file, [*set_values, *flags])
+        if body["name"].lower() == DEFAULT_DATASTORE:
+            raise ValidationError(f"{DEFAULT_DATASTORE} is the workspace's built-in datastore; "
+                                  "choose another name")
+        if body["type"] == "local":
+            origin = Path(file).resolve().parent if file else Path.cwd()
+            body["path"] = str((origin / body["path"]).resolve())
+        body["id"] = assets.arm_id(self.store, "datastores", body["name"])
+        self.store.put("datastore", body["name"], body)
+        return _redacted(body)
+
+    def show_datastore(self, name: str) -> dict:
+        if name.lower() == DEFAULT_DATASTORE:
+            return self._default_datastore()
+        body = self.store.get("datastore", name)
+        if body is None:
+            raise ResourceNotFoundError(f"datastore {name!r} does not exist in workspace "
+                                        f"{self.workspace.name!r}")
+        return _redacted(body)
+
+    def list_datastores(self) -> list[dict]:
+        return [self._default_datastore(), *map(_redacted, self.store.list("datastore"))]
+
+    def _default_datastore(self) -> dict:
+        return {"name": DEFAULT_DATASTORE, "type": "azure_blob", "account_name": "local",
+                "container_name": "azureml-blobstore", "is_default": True,
+                "path": str(self.workspace.datastore_dir(DEFAULT_DATASTORE)),
+                "id": assets.arm_id(self.store, "datastores", DEFAULT_DATASTORE)}
+
+    # ================================================================== account
+
+    def get_access_token(self, resource: str | None = None) -> dict:
+        return auth.issue_token(self.workspace.home, resource or auth.MANAGEMENT_RESOURCE)
+
+    def show_account(self) -> dict:
+        user = os.environ.get("USER", "local-user")
+        return {"environmentName": "AzureCloud", "id": self.store.subscription,
+                "isDefault": True, "name": "batch-emulator", "state": "Enabled",
+                "tenantId": auth.TENANT_ID, "homeTenantId": auth.TENANT_ID,
+                "user": {"name": user, "type": "user"}}
+
+
+def _redacted(body: dict) -> dict:
+    """Datastore secrets are stored, never shown (az shows them only through list-secrets)."""
+    if "credentials" not in body:
+        return body
+    return {**body, "credentials": {k: "***" for k in body["credentials"]}}
