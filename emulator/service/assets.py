@@ -1,6 +1,5 @@
 """model/data/environment/compute/datastore operations, and the account."""
 
-
 from __future__ import annotations
 
 import os
@@ -8,15 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emulator import (
-    assets,
-    auth,
-    mlflow_models,
-)
-from emulator.exceptions import (
-    ResourceNotFoundError,
-    ValidationError,
-)
+from emulator import assets, auth, mlflow_models
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.uris import parse_datastore_uri, strip_type_prefix
 from emulator.validation import load_resource
 from emulator.workspace import DEFAULT_DATASTORE

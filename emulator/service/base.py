@@ -1,17 +1,12 @@
 """What every group of operations shares: the workspace, its store, warnings."""
 
-
 from __future__ import annotations
 
 import os
 
-from emulator import (
-    auth,
-)
+from emulator import auth
 from emulator.config import read_defaults
-from emulator.exceptions import (
-    ResourceNotFoundError,
-)
+from emulator.exceptions import ResourceNotFoundError
 from emulator.store import Store
 from emulator.workspace import Workspace
 

@@ -1,22 +1,12 @@
 """batch-deployment create/show/list/update/delete, registering model, code and environment."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
-from emulator import (
-    assets,
-    documents,
-    mlflow_models,
-    schemas,
-)
-from emulator.exceptions import (
-    NotSupportedError,
-    ResourceNotFoundError,
-    ValidationError,
-)
+from emulator import assets, documents, mlflow_models, schemas
+from emulator.exceptions import NotSupportedError, ResourceNotFoundError, ValidationError
 from emulator.specs import (
     DEPLOYMENT,
     apply_set_values,

@@ -1,17 +1,11 @@
 """batch-endpoint create/show/list/update/delete."""
 
-
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from emulator import (
-    documents,
-)
-from emulator.exceptions import (
-    ResourceNotFoundError,
-    ValidationError,
-)
+from emulator import documents
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.validation import load_resource
 
 

@@ -1,6 +1,5 @@
 """invoke: resolve the deployment, input, output and compute; create the job; launch its runner."""
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -12,29 +11,13 @@ from typing import Any
 
 import yaml
 
-from emulator import (
-    assets,
-    datastores,
-    documents,
-    environments,
-    job_runner,
-    mlflow_models,
-    schemas,
-)
+from emulator import assets, datastores, documents, environments, job_runner, mlflow_models, schemas
 from emulator.engine import inprocess
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.record import JobRecord
-from emulator.exceptions import (
-    InputError,
-    NotSupportedError,
-    ResourceNotFoundError,
-    ValidationError,
-)
+from emulator.exceptions import InputError, NotSupportedError, ResourceNotFoundError, ValidationError
 from emulator.jobs import prepare_job
-from emulator.specs import (
-    apply_set_values,
-    build_deployment,
-)
+from emulator.specs import apply_set_values, build_deployment
 from emulator.uris import parse_datastore_uri, strip_type_prefix, to_local_path
 from emulator.workspace import DEFAULT_DATASTORE
 

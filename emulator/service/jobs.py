@@ -1,6 +1,5 @@
 """job show/list/stream/download/cancel; a job whose runner died is shown Failed."""
 
-
 from __future__ import annotations
 
 import shutil
@@ -8,15 +7,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from emulator import (
-    documents,
-    job_runner,
-)
+from emulator import documents, job_runner
 from emulator.engine.record import TERMINAL, JobRecord
-from emulator.exceptions import (
-    ResourceNotFoundError,
-    ValidationError,
-)
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.jobs import CANCEL_REQUEST_FILE
 
 
