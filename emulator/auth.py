@@ -80,8 +80,11 @@ def issue_token(home: Path, resource: str = ML_RESOURCE, user: str | None = None
     }
 
 
-def verify_token(home: Path, token: str, resource: str) -> dict:
-    """The token's claims, or ``AuthenticationError`` saying what is wrong with it."""
+def verify_token(home: Path, token: str, resource: str, also: tuple[str, ...] = ()) -> dict:
+    """The token's claims, or ``AuthenticationError`` saying what is wrong with it.
+
+    ``resource`` is the audience the endpoint expects; ``also`` lists other audiences it
+    accepts (the ones Azure's SDK derives from the emulator's cloud metadata)."""
     try:
         header, payload, signature = token.split(".")
         expected = hmac.new(_key(home), f"{header}.{payload}".encode(), "sha256").digest()
@@ -96,7 +99,8 @@ def verify_token(home: Path, token: str, resource: str) -> dict:
     if claims.get("exp", 0) < time.time():
         raise AuthenticationError("The access token expired; get a new one with "
                                   "'batch-emulator account get-access-token'")
-    if claims.get("aud", "").rstrip("/") != resource.rstrip("/"):
+    accepted = {audience.rstrip("/") for audience in (resource, *also)}
+    if claims.get("aud", "").rstrip("/") not in accepted:
         raise AudienceError(
             f"Audiences in JWT are not allowed: the access token has been obtained for the wrong "
             f"audience or resource '{claims.get('aud')}'; it should be '{resource}' (get one with "

@@ -79,11 +79,14 @@ def configure(service, defaults, list_defaults, scope):
               help="Address to listen on; loopback unless told otherwise.")
 @click.option("--port", default=8790, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--workspace-name", "-w", help="Workspace whose endpoints the data plane serves.")
-def serve(host: str, port: int, workspace_name: str | None) -> None:
+@click.option("--azure-compatible", is_flag=True,
+              help="HTTPS with a local CA and the cloud metadata Azure's SDK needs; prints the "
+                   "environment to export.")
+def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bool) -> None:
     """Serve the REST API (ARM control plane and endpoint data plane) over this home."""
     from emulator.server.run import serve as run_server
 
-    run_server(host, port, workspace_name)
+    run_server(host, port, workspace_name, azure_compatible)
 
 
 @cli.command("validate")

@@ -71,7 +71,11 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def create_app(home: str | Path | None = None, public_url: str | None = None) -> FastAPI:
+AZURE_COMPATIBLE_ML_AUDIENCE = "https://ml.azure.local"  # what the SDK derives from our portal
+
+
+def create_app(home: str | Path | None = None, public_url: str | None = None,
+               azure_compatible: bool = False) -> FastAPI:
     from emulator.workspace import Workspace
 
     app = FastAPI(
@@ -84,6 +88,9 @@ def create_app(home: str | Path | None = None, public_url: str | None = None) ->
     )
     app.state.home = Workspace.open(home).home
     app.state.public_url = public_url
+    app.state.azure_compatible = azure_compatible
+    app.state.extra_audiences = {"https://ml.azure.com": (AZURE_COMPATIBLE_ML_AUDIENCE,)} \
+        if azure_compatible else {}
     app.add_middleware(BodySizeLimit)
 
     @app.exception_handler(EmulatorError)
@@ -116,6 +123,23 @@ def create_app(home: str | Path | None = None, public_url: str | None = None) ->
     @app.get("/health", include_in_schema=False)
     def health() -> dict:
         return {"status": "ok"}
+
+    @app.get("/metadata/endpoints", include_in_schema=False)
+    def cloud_metadata(request: Request) -> list:
+        """The ARM cloud list Azure's SDK reads from ``ARM_CLOUD_METADATA_URL`` (no auth)."""
+        base = str(request.base_url).rstrip("/")
+        return [{"name": "BatchEmulator", "portal": "https://portal.azure.local/",
+                 "resourceManager": f"{base}/",
+                 "authentication": {"loginEndpoint": f"{base}/login/",
+                                    "audiences": [f"{base}/"]},
+                 "suffixes": {"storage": "core.windows.net"}}]
+
+    @app.get("/discovery/workspaces/{workspace}", include_in_schema=False)
+    def discovery(request: Request, workspace: str) -> dict:
+        """A workspace's discovery document: every regional service is this server."""
+        base = str(request.base_url).rstrip("/")
+        return {name: base for name in ("api", "catalog", "experimentation", "history",
+                                         "modelmanagement", "gallery")}
 
     @app.get("/endpoints/{endpoint}/swagger.json", include_in_schema=False)
     def endpoint_openapi(endpoint: str) -> dict:

@@ -61,3 +61,29 @@ def get_job(request: Request, endpoint: str, job: str) -> dict:
     if document["properties"]["endpoint_name"].lower() != endpoint.lower():
         raise ResourceNotFoundError(f"job {job} does not belong to endpoint {endpoint}")
     return translate.batch_job_out(document, identity)
+
+
+MFE = ("/mferp/managementfrontend/subscriptions/{subscription}/resourceGroups/{resource_group}/"
+       "providers/Microsoft.MachineLearningServices/workspaces/{workspace}/batchEndpoints/"
+       "{endpoint}")
+
+
+@router.get(MFE + "/jobs", response_model=ArmList, responses=error_responses(400, 401, 404),
+            include_in_schema=False)
+def list_jobs_mfe(request: Request, subscription: str, resource_group: str, workspace: str,
+                  endpoint: str) -> dict:
+    """The regional front end's job list, as ``batch_endpoints.list_jobs`` reads it."""
+    svc = BatchService(home=request.app.state.home, workspace=workspace, create=False)
+    identity = svc.show_endpoint(endpoint)["id"]
+    return {"value": [translate.batch_job_out(j, identity)
+                      for j in svc.list_jobs(endpoint_name=endpoint)]}
+
+
+@router.get(MFE + "/deployments/{deployment}/jobs", response_model=ArmList,
+            responses=error_responses(400, 401, 404), include_in_schema=False)
+def list_deployment_jobs_mfe(request: Request, subscription: str, resource_group: str,
+                             workspace: str, endpoint: str, deployment: str) -> dict:
+    svc = BatchService(home=request.app.state.home, workspace=workspace, create=False)
+    identity = svc.show_endpoint(endpoint)["id"]
+    return {"value": [translate.batch_job_out(j, identity) for j in
+                      svc.list_jobs(endpoint_name=endpoint, deployment_name=deployment)]}

@@ -6,13 +6,15 @@ import contextlib
 import json
 import os
 import socket
+import sys
 
 import click
 
 from emulator.workspace import Workspace
 
 
-def serve(host: str, port: int, workspace: str | None = None) -> None:
+def serve(host: str, port: int, workspace: str | None = None,
+          azure_compatible: bool = False) -> None:
     import uvicorn
 
     from emulator.server.app import create_app
@@ -29,8 +31,14 @@ def serve(host: str, port: int, workspace: str | None = None) -> None:
     sock.listen(2048)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    url = f"http://{shown}:{bound}"
     home = Workspace.open().home
+    ssl: dict = {}
+    if azure_compatible:
+        from emulator.server.tls import ensure_certificates
+
+        ca, cert, key = ensure_certificates(home)
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    url = f"{'https' if azure_compatible else 'http'}://{shown}:{bound}"
     record = home / "server.json"
     home.mkdir(parents=True, exist_ok=True)
     temporary = record.with_suffix(f".{os.getpid()}.tmp")
@@ -39,7 +47,13 @@ def serve(host: str, port: int, workspace: str | None = None) -> None:
     if workspace:
         os.environ["BATCH_EMULATOR_SERVER_WORKSPACE"] = workspace
     click.echo(f"batch-emulator serving {home} at {url} (Ctrl+C to stop)", err=True)
-    config = uvicorn.Config(create_app(home), log_level="warning", access_log=False)
+    if azure_compatible:
+        click.echo(f"export REQUESTS_CA_BUNDLE={ca}\n"
+                   f"export ARM_CLOUD_METADATA_URL={url}/metadata/endpoints?api-version=2019-05-01"
+                   f"\nexport BATCH_EMULATOR_HOME={home}", nl=True)
+        sys.stdout.flush()
+    config = uvicorn.Config(create_app(home, azure_compatible=azure_compatible),
+                            log_level="warning", access_log=False, **ssl)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

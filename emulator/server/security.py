@@ -15,7 +15,11 @@ def require_token(request: Request, resource: str) -> dict:
         raise auth.AuthenticationError(
             "Authentication failed: the request has no 'Authorization: Bearer <token>' header; "
             f"get one with 'batch-emulator account get-access-token --resource {resource}'")
-    return auth.verify_token(request.app.state.home, token.strip(), resource)
+    also = tuple(getattr(request.app.state, "extra_audiences", {}).get(resource, ()))
+    if resource == auth.MANAGEMENT_RESOURCE and getattr(request.app.state, "azure_compatible",
+                                                        False):
+        also += (str(request.base_url).rstrip("/"),)  # the SDK's resourceManager scope
+    return auth.verify_token(request.app.state.home, token.strip(), resource, also)
 
 
 def management(request: Request) -> dict:
