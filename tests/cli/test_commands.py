@@ -114,18 +114,23 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-@pytest.mark.slow
-def test_cancel_through_the_cli(az, dask_scheduler_address, tmp_path):
+def hanging_endpoint(az, scheduler_address: str, tmp_path: Path, endpoint: str) -> None:
+    """``endpoint`` whose default deployment's run() hangs, on the session's cluster."""
     az("ml", "compute", "create", "-n", "cluster", "--type", "dask", "--set",
-       f"scheduler_address={dask_scheduler_address}")
-    az("ml", "batch-endpoint", "create", "-n", "ep-hang")
+       f"scheduler_address={scheduler_address}")
+    az("ml", "batch-endpoint", "create", "-n", endpoint)
     deployment = tmp_path / "hang.yml"
     deployment.write_text(yaml.safe_dump({
-        "name": "hang", "endpoint_name": "ep-hang", "type": "model",
+        "name": "hang", "endpoint_name": endpoint, "type": "model",
         "model": {"path": str(SEED / "mnist" / "model")},
         "code_configuration": {"code": str(SCORING), "scoring_script": "hang.py"},
         "compute": "azureml:cluster"}))
     assert az("ml", "batch-deployment", "create", "-f", str(deployment), "--set-default")[0] == 0
+
+
+@pytest.mark.slow
+def test_cancel_through_the_cli(az, dask_scheduler_address, tmp_path):
+    hanging_endpoint(az, dask_scheduler_address, tmp_path, "ep-hang")
     code, out, _ = az("ml", "batch-endpoint", "invoke", "-n", "ep-hang", "--input",
                       str(SEED / "mnist" / "data"), "--query", "name", "-o", "tsv")
     job = out.strip()
@@ -299,16 +304,7 @@ def test_validate_prints_every_error_with_file_and_line(az, tmp_path):
 def test_jobs_beyond_the_running_limit_stay_queued_and_can_be_cancelled_there(
         az, dask_scheduler_address, tmp_path, monkeypatch):
     monkeypatch.setenv("BATCH_EMULATOR_MAX_RUNNING_JOBS", "1")
-    az("ml", "compute", "create", "-n", "cluster", "--type", "dask", "--set",
-       f"scheduler_address={dask_scheduler_address}")
-    az("ml", "batch-endpoint", "create", "-n", "ep-limit")
-    deployment = tmp_path / "hang.yml"
-    deployment.write_text(yaml.safe_dump({
-        "name": "hang", "endpoint_name": "ep-limit", "type": "model",
-        "model": {"path": str(SEED / "mnist" / "model")},
-        "code_configuration": {"code": str(SCORING), "scoring_script": "hang.py"},
-        "compute": "azureml:cluster"}))
-    assert az("ml", "batch-deployment", "create", "-f", str(deployment), "--set-default")[0] == 0
+    hanging_endpoint(az, dask_scheduler_address, tmp_path, "ep-limit")
 
     def invoke_hanging() -> str:
         return az("ml", "batch-endpoint", "invoke", "-n", "ep-limit", "--input",
