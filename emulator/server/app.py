@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator import __version__
 from emulator.exceptions import EmulatorError
-from emulator.server import control_plane, data_plane
+from emulator.server import control_plane, data_plane, history
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -119,6 +119,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
 
     app.include_router(control_plane.router)
     app.include_router(data_plane.router)
+    app.include_router(history.router)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict:

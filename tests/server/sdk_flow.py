@@ -31,6 +31,7 @@ while True:
         break
     time.sleep(0.2)
 seen["status"] = status
+ml.jobs.stream(job.name)  # prints RunId, Web View and the Execution Summary
 seen["endpoint_jobs"] = [j.name for j in ml.batch_endpoints.list_jobs("sdk-ep")]
 stranger = MLClient(EmulatorCredential(sys.argv[1]), "00000000-0000-0000-0000-000000000000",
                     "my-rg", "default")

@@ -78,6 +78,8 @@ def test_the_sdk_batch_flow_against_the_emulator(azure_compatible_server, tmp_pa
     assert seen["status"].split(".")[-1].lower() == "completed"
     assert seen["invoked"] in seen["endpoint_jobs"]
     assert seen["stranger"] == 401  # a token from another home is refused
+    assert f"RunId: {seen['invoked']}" in result.stdout
+    assert "Execution Summary" in result.stdout
     # the CLI sees what the SDK did, and the other way round
     assert run_cli("ml", "batch-endpoint", "show", "-n", "sdk-made", "--query", "description",
                    "-o", "tsv")[1].strip() == "created by the SDK"
