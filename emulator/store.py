@@ -107,17 +107,11 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def list(self, kind: str, *, parent: str | None = None, name: str | None = None) -> list[dict]:
-        query = "SELECT body, version FROM resources WHERE kind = ?"
-        values: list[Any] = [kind]
-        if parent is not None:
-            query += " AND parent = ?"
-            values.append(parent.lower())
-        if name is not None:
-            query += " AND name_key = ?"
-            values.append(name.lower())
+        where, values = _where({"kind": kind, "parent": parent, "name_key": name})
         with self._connect() as connection:
-            rows = connection.execute(query + " ORDER BY name_key, created_at", values).fetchall()
-        return [json.loads(body) for body, _ in rows]
+            rows = connection.execute(f"SELECT body FROM resources WHERE {where} "
+                                      "ORDER BY name_key, created_at", values).fetchall()
+        return [json.loads(body) for (body,) in rows]
 
     def versions(self, kind: str, name: str) -> list[str]:
         with self._connect() as connection:
@@ -176,16 +170,19 @@ class Store:
 
     def list_jobs(self, *, endpoint_name: str | None = None,
                   deployment_name: str | None = None) -> list[tuple[dict, int | None]]:
-        query, values = "SELECT body, runner_pid FROM jobs WHERE 1 = 1", []
-        if endpoint_name is not None:
-            query += " AND endpoint_name = ?"
-            values.append(endpoint_name.lower())
-        if deployment_name is not None:
-            query += " AND deployment_name = ?"
-            values.append(deployment_name.lower())
+        where, values = _where({"endpoint_name": endpoint_name,
+                                "deployment_name": deployment_name})
         with self._connect() as connection:
-            rows = connection.execute(query + " ORDER BY created_at DESC", values).fetchall()
+            rows = connection.execute(f"SELECT body, runner_pid FROM jobs WHERE {where} "
+                                      "ORDER BY created_at DESC", values).fetchall()
         return [(json.loads(body), pid) for body, pid in rows]
+
+
+def _where(filters: dict[str, str | None]) -> tuple[str, list[Any]]:
+    """``column = ?`` for each filter given (names compared case-insensitively, like Azure)."""
+    given = {column: value for column, value in filters.items() if value is not None}
+    values = [value if column == "kind" else value.lower() for column, value in given.items()]
+    return " AND ".join(f"{column} = ?" for column in given) or "1 = 1", values
 
 
 def artifact_dir(workspace: Workspace, kind: str, name: str, version: str) -> Path:
