@@ -17,6 +17,7 @@ from typing import Any
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.store import Store, artifact_dir
+from emulator.uris import parse_datastore_uri
 
 _ARM_REFERENCE = re.compile(
     r"^azureml:?/*(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
@@ -30,7 +31,7 @@ SEGMENTS = {"model": "models", "data": "data", "environment": "environments", "c
 
 def is_reference(value: str) -> bool:
     return isinstance(value, str) and value.startswith("azureml:") and \
-        not value.startswith("azureml://datastores/")
+        parse_datastore_uri(value) is None
 
 
 def parse_reference(reference: str, kind: str) -> tuple[str, str | None]:

@@ -1,7 +1,8 @@
-"""Datastores on object storage (S3-compatible stores, Azure Blob), through fsspec.
+"""Datastores on object storage: S3-compatible stores (s3fs) and Azure Blob Storage or Azurite
+(azure-storage-blob).
 
-A ``RemoteStore`` is what crosses to Dask workers: the fsspec protocol, the bucket or container,
-and the storage options. Workers download each mini-batch's files before ``run()`` (Azure's
+A ``RemoteStore`` is what crosses to Dask workers: the protocol, the bucket or container, and
+how to reach it. Workers download each mini-batch's files before ``run()`` (Azure's
 download mode), so workers on other hosts read inputs from the store itself; the job runner
 lists inputs and publishes results there, with a conditional write (``If-None-Match: *``) so
 output uniqueness holds on object storage too.
@@ -21,25 +22,24 @@ from emulator.exceptions import EmulatorError, InputError, OutputExistsError
 
 @dataclass(frozen=True)
 class RemoteStore:
-    protocol: str  # s3 | abfs
+    """An object store and how to reach it; ``objects()`` talks to it."""
+
+    protocol: str  # s3 (through s3fs) | azureblob (through azure-storage-blob)
     root: str  # bucket or container
     options: dict[str, Any] = field(default_factory=dict, hash=False)
 
-    def filesystem(self):
-        import fsspec
-
-        try:
-            return fsspec.filesystem(self.protocol, **self.options)
-        except ImportError as exc:
-            package = {"s3": "s3fs", "abfs": "adlfs"}.get(self.protocol, self.protocol)
-            raise EmulatorError(f"datastores of this type need {package}: pip install "
-                                f"{package} ({exc})") from None
+    def objects(self) -> _Objects:
+        if self.protocol == "azureblob":
+            return _BlobObjects(self)
+        return _FsspecObjects(self)
 
     def key(self, path: str) -> str:
         """``root/path`` with empty segments (``a//b``, trailing ``/``) dropped."""
         return "/".join([self.root, *(part for part in path.split("/") if part)])
 
     def url(self, path: str) -> str:
+        if self.protocol == "azureblob":
+            return f"{self.options['account_url'].rstrip('/')}/{self.key(path)}"
         return f"{self.protocol}://{self.key(path)}"
 
     def to_dict(self) -> dict:
@@ -48,6 +48,85 @@ class RemoteStore:
     @classmethod
     def from_dict(cls, values: dict | None) -> RemoteStore | None:
         return cls(**values) if values else None
+
+
+class _Objects:
+    """The few object operations jobs need; keys are ``root/path`` as ``RemoteStore.key``."""
+
+    def is_file(self, key: str) -> bool: ...
+    def find(self, prefix: str) -> list[str]: ...
+    def get(self, key: str, path: Path) -> None: ...
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Write ``data`` unless ``key`` exists; FileExistsError if it does (atomically)."""
+
+
+class _FsspecObjects(_Objects):
+    def __init__(self, store: RemoteStore):
+        import fsspec
+
+        try:
+            self.fs = fsspec.filesystem(store.protocol, **store.options)
+        except ImportError as exc:
+            raise EmulatorError(f"datastores of this type need s3fs: pip install "
+                                f"'batch-endpoint-emulator[storage]' ({exc})") from None
+
+    def is_file(self, key):
+        return self.fs.isfile(key)
+
+    def find(self, prefix):
+        return self.fs.find(prefix) if self.fs.exists(prefix) else []
+
+    def get(self, key, path):
+        self.fs.get_file(key, str(path))
+
+    def put_if_absent(self, key, data):
+        try:
+            self.fs.pipe_file(key, data, IfNoneMatch="*")
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or "pre-condition" in str(exc).lower():
+                raise FileExistsError(key) from None
+            raise
+
+
+class _BlobObjects(_Objects):
+    """Azure Blob Storage (or Azurite) through azure-storage-blob's synchronous client, which
+    takes a CA bundle per client (``ca_bundle``: Azurite's certificate from the local CA)."""
+
+    def __init__(self, store: RemoteStore):
+        try:
+            from azure.storage.blob import ContainerClient
+        except ImportError as exc:
+            raise EmulatorError("Azure Blob datastores need azure-storage-blob: pip install "
+                                f"'batch-endpoint-emulator[storage]' ({exc})") from None
+        options = store.options
+        extra = {"connection_verify": options["ca_bundle"]} if options.get("ca_bundle") else {}
+        self.root = store.root
+        self.container = ContainerClient(options["account_url"], store.root,
+                                         credential=options.get("credential"), **extra)
+
+    def _name(self, key: str) -> str:
+        return key[len(self.root) + 1:]
+
+    def is_file(self, key):
+        name = self._name(key)
+        return bool(name) and self.container.get_blob_client(name).exists()
+
+    def find(self, prefix):
+        name = self._name(prefix)
+        return [f"{self.root}/{blob}" for blob in
+                self.container.list_blob_names(name_starts_with=f"{name}/" if name else None)]
+
+    def get(self, key, path):
+        with open(path, "wb") as handle:
+            self.container.download_blob(self._name(key)).readinto(handle)
+
+    def put_if_absent(self, key, data):
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self.container.upload_blob(self._name(key), data, overwrite=False)
+        except ResourceExistsError:
+            raise FileExistsError(key) from None
 
 
 def remote_store_for(body: dict) -> RemoteStore | None:
@@ -63,26 +142,34 @@ def remote_store_for(body: dict) -> RemoteStore | None:
                            secret=credentials["secret_access_key"])
         return RemoteStore("s3", body["bucket"], options)
     if body.get("type") == "azure_blob" and credentials:
-        options = {"account_name": body["account_name"]}
+        account_url = body.get("account_url") or (
+            f"https://{body['account_name']}.blob.{body.get('endpoint') or 'core.windows.net'}")
+        credential: Any = credentials.get("sas_token")
         if credentials.get("account_key"):
-            options["account_key"] = credentials["account_key"]
-        if credentials.get("sas_token"):
-            options["sas_token"] = credentials["sas_token"]
-        if body.get("account_url"):
-            options["account_url"] = body["account_url"]
-        return RemoteStore("abfs", body["container_name"], options)
+            credential = {"account_name": body["account_name"],
+                          "account_key": credentials["account_key"]}
+        options = {"account_url": account_url, "credential": credential}
+        if body.get("ca_bundle"):
+            options["ca_bundle"] = body["ca_bundle"]
+        return RemoteStore("azureblob", body["container_name"], options)
     return None
+
+
+def exists(store: RemoteStore, path: str) -> bool:
+    """An object at ``path``, or any object below it."""
+    objects = store.objects()
+    key = store.key(path)
+    return objects.is_file(key) or bool(objects.find(key))
 
 
 def list_files(store: RemoteStore, prefix: str) -> list[str]:
     """Keys below ``prefix`` (or the single object ``prefix``), sorted by relative path,
     hidden names skipped: the same order as local folders."""
-    fs = store.filesystem()
+    objects = store.objects()
     base = store.key(prefix)
-    if fs.isfile(base):
+    if objects.is_file(base):
         return [base]
-    found = fs.find(base)
-    relative = sorted(key[len(base) + 1:] for key in found)
+    relative = sorted(key[len(base) + 1:] for key in objects.find(base))
     visible = [r for r in relative if r and not any(p.startswith(".") for p in r.split("/"))]
     if not visible:
         raise InputError(f"{store.url(prefix)} holds no files to score; upload the data or pass "
@@ -92,17 +179,35 @@ def list_files(store: RemoteStore, prefix: str) -> list[str]:
 
 def download(store: RemoteStore, keys: tuple[str, ...], folder: Path) -> tuple[str, ...]:
     """Local copies of ``keys`` (their paths below the store root kept) for ``run()``."""
-    fs = store.filesystem()
+    objects = store.objects()
     local = []
     for key in keys:
         target = folder / key
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-            fs.get_file(key, str(partial))
+            objects.get(key, partial)
             os.replace(partial, target)
         local.append(str(target))
     return tuple(local)
+
+
+def download_tree(store: RemoteStore, prefix: str, folder: Path) -> Path:
+    """The object or folder at ``prefix`` copied below ``folder`` under its base name."""
+    objects = store.objects()
+    base = store.key(prefix)
+    target = folder / base.rsplit("/", 1)[-1]
+    if objects.is_file(base):
+        objects.get(base, target)
+        return target
+    keys = objects.find(base)
+    if not keys:
+        raise InputError(f"{store.url(prefix)} does not exist in its datastore; upload it first")
+    for key in keys:
+        destination = target / key[len(base) + 1:]
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        objects.get(key, destination)
+    return target
 
 
 def worker_cache(job_name: str) -> Path:
@@ -114,9 +219,10 @@ def drop_worker_cache(job_name: str) -> None:
 
 
 def check_absent(store: RemoteStore, key: str, what: str) -> None:
-    if store.filesystem().exists(key):
-        raise OutputExistsError(f"{what} {store.protocol}://{key} already exists and is never "
-                                "overwritten; choose a new --output-path or output_file_name")
+    if store.objects().is_file(key):
+        raise OutputExistsError(f"{what} {store.url(key[len(store.root) + 1:])} already exists "
+                                "and is never overwritten; choose a new --output-path or "
+                                "output_file_name")
 
 
 def check_output_available(store: RemoteStore, prefix: str, output_action: str,
@@ -125,25 +231,16 @@ def check_output_available(store: RemoteStore, prefix: str, output_action: str,
     if output_action == "append_row":
         check_absent(store, store.key(f"{prefix}/{output_file_name}"), "output file")
         return
-    fs = store.filesystem()
-    if fs.exists(store.key(prefix)) and fs.find(store.key(prefix)):
+    if store.objects().find(store.key(prefix)):
         raise OutputExistsError(f"output folder {store.url(prefix)} is not empty "
                                 "(output_action=summary_only); choose a new --output-path")
 
 
 def publish(store: RemoteStore, source: Path, key: str) -> None:
     """Upload ``source`` to ``key`` only if nothing is there (a conditional write)."""
-    fs = store.filesystem()
-    data = source.read_bytes()
     try:
-        if store.protocol == "s3":
-            fs.pipe_file(key, data, IfNoneMatch="*")
-        else:
-            with fs.open(key, "xb") as target:
-                target.write(data)
-    except (FileExistsError, OSError) as exc:
-        if isinstance(exc, FileExistsError) or "pre-condition" in str(exc).lower():
-            raise OutputExistsError(f"output {store.protocol}://{key} was created by someone else "
-                                    "while this job ran; it was left untouched; rerun with a new "
-                                    "--output-path") from None
-        raise
+        store.objects().put_if_absent(key, source.read_bytes())
+    except FileExistsError:
+        raise OutputExistsError(f"output {store.url(key[len(store.root) + 1:])} was created by "
+                                "someone else while this job ran; it was left untouched; rerun "
+                                "with a new --output-path") from None

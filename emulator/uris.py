@@ -10,7 +10,10 @@ from urllib.parse import unquote, urlparse
 from emulator.exceptions import InputError, ResourceNotFoundError
 from emulator.workspace import DEFAULT_DATASTORE, Workspace
 
-_DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<datastore>[^/]+)/paths/(?P<path>.*)$")
+_DATASTORE_URI = re.compile(  # the short form, or the long one Azure's SDK writes
+    r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
+    r"Microsoft\.MachineLearningServices/)?workspaces/[^/]+/)?datastores/(?P<datastore>[^/]+)/"
+    r"paths/(?P<path>.*)$")
 
 
 def datastore_uri(datastore: str, path: str) -> str:
@@ -26,7 +29,8 @@ def strip_type_prefix(uri: str) -> str:
 
 
 def parse_datastore_uri(uri: str) -> tuple[str, str] | None:
-    """``(datastore, path)`` of an ``azureml://datastores/<ds>/paths/<p>`` URI, else None."""
+    """``(datastore, path)`` of an ``azureml://[subscriptions/…/workspaces/<ws>/]datastores/<ds>/paths/<p>``
+    URI, else None."""
     match = _DATASTORE_URI.match(strip_type_prefix(str(uri)))
     return (match["datastore"], unquote(match["path"])) if match else None
 

@@ -39,8 +39,14 @@ def bucket(s3_endpoint, request):
         "endpoint_url": s3_endpoint, "region_name": "us-east-1"}})
 
 
+def filesystem(store: RemoteStore):
+    import fsspec
+
+    return fsspec.filesystem(store.protocol, **store.options)
+
+
 def upload_inputs(store: RemoteStore, count: int = 6) -> None:
-    fs = store.filesystem()
+    fs = filesystem(store)
     for i in range(count):
         fs.pipe_file(store.key(f"inputs/batch/f{i:02d}.txt"), b"x" * (i + 1))
     fs.pipe_file(store.key("inputs/.hidden"), b"skip me")
@@ -93,7 +99,7 @@ def test_inputs_read_from_and_results_written_to_a_bucket(az_s3, bucket,
     assert job["status"] == "Completed"
     assert job["properties"]["files_total"] == "6"  # the hidden object skipped
     assert job["properties"]["output_file"] == f"s3://{bucket.root}/out/predictions.csv"
-    rows = bucket.filesystem().cat_file(bucket.key("out/predictions.csv")).decode().splitlines()
+    rows = filesystem(bucket).cat_file(bucket.key("out/predictions.csv")).decode().splitlines()
     assert sorted(rows) == [f"f{i:02d}.txt: {i + 1}" for i in range(6)]
 
     code, _, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "s3-ep", "--input",
@@ -109,7 +115,7 @@ def test_the_conditional_write_refuses_an_existing_object(bucket, tmp_path):
     publish(bucket, first, bucket.key("out/predictions.csv"))
     with pytest.raises(OutputExistsError, match="left untouched"):
         publish(bucket, second, bucket.key("out/predictions.csv"))
-    assert bucket.filesystem().cat_file(bucket.key("out/predictions.csv")) == b"first\n"
+    assert filesystem(bucket).cat_file(bucket.key("out/predictions.csv")) == b"first\n"
 
 
 @pytest.mark.slow

@@ -81,12 +81,17 @@ def configure(service, defaults, list_defaults, scope):
 @click.option("--workspace-name", "-w", help="Workspace whose endpoints the data plane serves.")
 @click.option("--azure-compatible", is_flag=True,
               help="HTTPS with a local CA and the cloud metadata Azure's SDK needs; prints the "
-                   "environment to export.")
-def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bool) -> None:
+                   "environment to export. Starts Azurite as the workspace blob store.")
+@click.option("--no-azurite", is_flag=True,
+              help="With --azure-compatible: keep workspaceblobstore a local folder (SDK uploads "
+                   "and jobs.download then do not work).")
+def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bool,
+          no_azurite: bool) -> None:
     """Serve the REST API (ARM control plane and endpoint data plane) over this home."""
     from emulator.server.run import serve as run_server
 
-    run_server(host, port, workspace_name, azure_compatible)
+    run_server(host, port, workspace_name, azure_compatible,
+               with_azurite=azure_compatible and not no_azurite)
 
 
 @cli.command("validate")

@@ -61,8 +61,8 @@ def read_message(fd: int) -> dict | None:
     return json.loads(payload)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the Dask worker that started it dies."""
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (a Dask worker, the server) dies."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collect-rows", action="store_true")
     args = parser.parse_args(argv)
 
-    _die_with_parent()
+    die_with_parent()
     # Python put this file's folder first on sys.path; user code must not import from it.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]

@@ -15,9 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from emulator import __version__
+from emulator import __version__, azurite
 from emulator.exceptions import EmulatorError
-from emulator.server import control_plane, data_plane, history
+from emulator.server import asset_routes, control_plane, data_plane, history
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -118,6 +118,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
         return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
 
     app.include_router(control_plane.router)
+    app.include_router(asset_routes.router)
     app.include_router(data_plane.router)
     app.include_router(history.router)
 
@@ -127,13 +128,21 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
 
     @app.get("/metadata/endpoints", include_in_schema=False)
     def cloud_metadata(request: Request) -> list:
-        """The ARM cloud list Azure's SDK reads from ``ARM_CLOUD_METADATA_URL`` (no auth)."""
+        """The ARM cloud list Azure's SDK reads from ``ARM_CLOUD_METADATA_URL`` (no auth).
+
+        The SDK builds blob URLs as ``https://<account>.blob.<storage suffix>``. With the
+        suffix ``emu@127.0.0.1:<port>/<account>`` that is Azurite's path-style URL: everything
+        before the ``@`` is URL user info, which the clients drop. No DNS entry is needed."""
         base = str(request.base_url).rstrip("/")
+        storage = "core.windows.net"
+        record = azurite.running(app.state.home)
+        if record is not None:
+            storage = "emu@" + record["account_url"].removeprefix("https://")
         return [{"name": "BatchEmulator", "portal": "https://portal.azure.local/",
                  "resourceManager": f"{base}/",
                  "authentication": {"loginEndpoint": f"{base}/login/",
                                     "audiences": [f"{base}/"]},
-                 "suffixes": {"storage": "core.windows.net"}}]
+                 "suffixes": {"storage": storage}}]
 
     @app.get("/discovery/workspaces/{workspace}", include_in_schema=False)
     def discovery(request: Request, workspace: str) -> dict:

@@ -1,8 +1,11 @@
-"""The run-history routes Azure's SDK follows a job with (``jobs.stream``): run details with
-the job's log as a log file, and the log itself (fetched without a token, as Azure's SAS URLs)."""
+"""The regional routes Azure's SDK follows a job with. ``jobs.stream``: run details with the
+job's log as a log file, and the log itself (fetched without a token, as Azure's SAS URLs).
+``jobs.download``: the job's one child run (the scoring step), its ``score`` output as a data
+asset id, and that id resolved to the output folder's datastore URI."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -11,10 +14,16 @@ from fastapi.responses import PlainTextResponse
 from emulator.engine.record import JobRecord
 from emulator.exceptions import ResourceNotFoundError
 from emulator.server import security
+from emulator.server.control_plane import json_body
 from emulator.service import BatchService
+from emulator.uris import parse_datastore_uri
 
-RUNS = ("/history/v1.0/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
-        "Microsoft.MachineLearningServices/workspaces/{workspace}/runs/{run}")
+WORKSPACE = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+             "Microsoft.MachineLearningServices/workspaces/{workspace}")
+RUNS = "/history/v1.0" + WORKSPACE + "/runs/{run}"
+SCORING_STEP = "-batchscoring"  # the child run's name: the job's name and this
+OUTPUT_ASSET = re.compile(r"^azureml://locations/[^/]+/workspaces/(?P<workspace>[^/]+)/data/"
+                          r"azureml_(?P<run>.+)_output_data_score/versions/1$")
 router = APIRouter(include_in_schema=False)
 EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 
@@ -43,6 +52,53 @@ def run_details(request: Request, subscription: str, resource_group: str, worksp
     if record.error:
         details["error"] = {"error": {"code": "UserError", "message": record.error}}
     return details
+
+
+@router.get(RUNS + "/children", dependencies=[Depends(security.either_plane)])
+def run_children(request: Request, subscription: str, resource_group: str, workspace: str,
+                 run: str) -> dict:
+    record = _record(request, workspace, run)
+    return {"value": [{
+        "runId": record.name + SCORING_STEP, "parentRunId": record.name,
+        "rootRunId": record.name, "displayName": "batchscoring", "status": record.status,
+        "runType": "azureml.StepRun", "target": "batch-emulator",
+        "experimentId": record.endpoint_name, "tags": {}, "properties": {},
+    }], "nextLink": None}
+
+
+@router.post("/history/v1.0" + WORKSPACE + "/rundata",
+             dependencies=[Depends(security.either_plane)])
+async def run_data(request: Request, subscription: str, resource_group: str,
+                   workspace: str) -> dict:
+    """A scoring step's outputs: ``score``, as a data asset id ``batchGetResolvedUris`` knows."""
+    child = str((await json_body(request)).get("runId") or "")
+    record = _record(request, workspace, child.removesuffix(SCORING_STEP))
+    outputs = {}
+    if child.endswith(SCORING_STEP):
+        outputs["score"] = {"assetId": f"azureml://locations/local/workspaces/{workspace}/data/"
+                                       f"azureml_{record.name}_output_data_score/versions/1",
+                            "type": "uri_folder"}
+    return {"runMetadata": {"runId": child, "status": record.status, "outputs": outputs}}
+
+
+@router.post("/data/v1.0" + WORKSPACE + "/dataversion/batchGetResolvedUris",
+             dependencies=[Depends(security.either_plane)])
+async def resolved_uris(request: Request, subscription: str, resource_group: str,
+                        workspace: str) -> dict:
+    """Output asset ids to the long-form datastore URI of the job's output folder."""
+    resolved = {}
+    for asset_id in (await json_body(request)).get("values") or []:
+        match = OUTPUT_ASSET.match(str(asset_id))
+        if match is None:
+            continue
+        record = _record(request, match["workspace"], match["run"])
+        parsed = parse_datastore_uri(record.output_uri or "")
+        if parsed is not None:
+            folder = parsed[1] if parsed[1].endswith("/") else parsed[1].rsplit("/", 1)[0] + "/"
+            resolved[asset_id] = {"uri": (
+                f"azureml://subscriptions/{subscription}/resourcegroups/{resource_group}/"
+                f"workspaces/{match['workspace']}/datastores/{parsed[0]}/paths/{folder}")}
+    return {"values": resolved}
 
 
 @router.get("/joblogs/{workspace}/{run}", response_class=PlainTextResponse)

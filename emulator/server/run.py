@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 
@@ -14,7 +15,7 @@ from emulator.workspace import Workspace
 
 
 def serve(host: str, port: int, workspace: str | None = None,
-          azure_compatible: bool = False) -> None:
+          azure_compatible: bool = False, with_azurite: bool = False) -> None:
     import uvicorn
 
     from emulator.server.app import create_app
@@ -38,6 +39,9 @@ def serve(host: str, port: int, workspace: str | None = None,
 
         ca, cert, key = ensure_certificates(home)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    storage = contextlib.nullcontext()
+    if with_azurite:
+        storage = _start_azurite(home, cert, key, ca)
     url = f"{'https' if azure_compatible else 'http'}://{shown}:{bound}"
     record = home / "server.json"
     home.mkdir(parents=True, exist_ok=True)
@@ -54,8 +58,31 @@ def serve(host: str, port: int, workspace: str | None = None,
         sys.stdout.flush()
     config = uvicorn.Config(create_app(home, azure_compatible=azure_compatible),
                             log_level="warning", access_log=False, **ssl)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found before
+    # it started: this one, so Azurite is stopped on the way out instead of orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        with storage:
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         with contextlib.suppress(OSError):
             sock.close()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def _start_azurite(home, certificate, key, ca):
+    """Azurite as the workspace blob store, or a warning and a server without it."""
+    from emulator.azurite import Azurite, StorageUnavailableError
+
+    try:
+        azurite = Azurite(home, certificate, key, ca)
+    except StorageUnavailableError as exc:
+        click.echo(f"warning: {exc}. Serving without it: workspaceblobstore stays a local "
+                   "folder, and the SDK's uploads and jobs.download need it.", err=True)
+        return contextlib.nullcontext()
+    click.echo(f"Azurite serves workspaceblobstore at {azurite.account_url} (log: "
+               f"{azurite.log_path})", err=True)
+    return azurite

@@ -12,10 +12,11 @@ from emulator.service.deployments import DeploymentOperations
 from emulator.service.endpoints import EndpointOperations
 from emulator.service.invoke import LITERAL_INPUT, NO_ROUTE, InvokeOperations
 from emulator.service.jobs import JobOperations
+from emulator.service.uploads import UploadOperations
 
 
 class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
-                   AssetOperations, ServiceBase):
+                   AssetOperations, UploadOperations, ServiceBase):
     """The batch endpoint API over one workspace of one home."""
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emulator import assets, auth, mlflow_models
+from emulator import assets, auth, azurite, mlflow_models
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.uris import parse_datastore_uri, strip_type_prefix
 from emulator.validation import load_resource
@@ -142,10 +142,18 @@ class AssetOperations:
         return [self._default_datastore(), *map(_redacted, self.store.list("datastore"))]
 
     def _default_datastore(self) -> dict:
-        return {"name": DEFAULT_DATASTORE, "type": "azure_blob", "account_name": "local",
+        """A local folder, or a container in Azurite while ``serve --azure-compatible`` runs."""
+        body = {"name": DEFAULT_DATASTORE, "type": "azure_blob", "account_name": "local",
                 "container_name": "azureml-blobstore", "is_default": True,
                 "path": str(self.workspace.datastore_dir(DEFAULT_DATASTORE)),
                 "id": assets.arm_id(self.store, "datastores", DEFAULT_DATASTORE)}
+        blob_store = self.blob_store()
+        if blob_store is not None:
+            del body["path"]
+            body.update(account_name=azurite.ACCOUNT, container_name=blob_store.root,
+                        account_url=blob_store.options["account_url"],
+                        ca_bundle=blob_store.options["ca_bundle"])
+        return body
 
     # ================================================================== account
 

@@ -33,3 +33,10 @@ class ServiceBase:
         self.store = Store(self.workspace, subscription or auth.SUBSCRIPTION_ID,
                            resource_group or defaults.get("group") or "local")
         self.warnings: list[str] = []
+
+    def blob_store(self):
+        """``workspaceblobstore`` as a ``RemoteStore`` in Azurite while the home's Azurite runs
+        (``serve --azure-compatible``); None when it is the workspace's local folder."""
+        from emulator import azurite
+
+        return azurite.workspace_store(self.workspace.home, self.workspace.name)

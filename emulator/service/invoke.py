@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from emulator.engine.record import JobRecord
 from emulator.exceptions import InputError, NotSupportedError, ResourceNotFoundError, ValidationError
 from emulator.jobs import prepare_job
 from emulator.specs import apply_set_values, build_deployment
-from emulator.uris import parse_datastore_uri, strip_type_prefix, to_local_path
+from emulator.uris import datastore_uri, parse_datastore_uri, strip_type_prefix, to_local_path
 from emulator.workspace import DEFAULT_DATASTORE
 
 NO_ROUTE = ("No valid deployments to route to. Please check that the endpoint has at least one "
@@ -63,7 +64,7 @@ class InvokeOperations:
         remote_input = self._remote(input)
         if remote_input:
             input_path, input_type = Path("/"), input_type or "uri_folder"
-            if not remote_input[0].filesystem().exists(remote_input[0].key(remote_input[1])):
+            if not datastores.exists(*remote_input):
                 raise InputError(f"input {input} does not exist in its datastore; upload the "
                                  "data or fix the path")
         else:
@@ -72,6 +73,9 @@ class InvokeOperations:
         model = assets.resolve(self.store, "model", body["model"])
         cluster, max_instances, notices = self._cluster_for(body.get("compute"), body)
         output_uri = output_dir = remote_output = None
+        if not output_path and self.blob_store() is not None:  # Azure's default output place
+            job_name = job_name or f"batchjob-{uuid.uuid4()}"
+            output_path = datastore_uri(DEFAULT_DATASTORE, f"azureml/{job_name}/score/")
         if output_path:
             output_uri = strip_type_prefix(output_path)
             remote_output = self._remote(output_uri)
@@ -188,8 +192,11 @@ class InvokeOperations:
     def _remote(self, uri: str) -> tuple[datastores.RemoteStore, str] | None:
         """(store, path) when ``uri`` is on a datastore backed by object storage."""
         parsed = parse_datastore_uri(strip_type_prefix(str(uri)))
-        if parsed is None or parsed[0].lower() == DEFAULT_DATASTORE:
+        if parsed is None:
             return None
+        if parsed[0].lower() == DEFAULT_DATASTORE:
+            blob_store = self.blob_store()
+            return (blob_store, parsed[1]) if blob_store else None
         body = self.store.get("datastore", parsed[0])
         store = datastores.remote_store_for(body) if body else None
         return (store, parsed[1]) if store else None

@@ -1,27 +1,64 @@
 """Run by tests/server/test_azure_sdk.py in its own process: the official azure-ai-ml SDK,
 unmodified, against ``batch-emulator serve --azure-compatible`` (environment exported as the
-server printed it). Prints one JSON line of what it saw."""
+server printed it). The flow of docs' batch endpoint tutorial: endpoint, a ModelBatchDeployment
+from local folders, default, invoke on a local folder, get, stream, download, list_jobs.
+
+Arguments: the seed's mnist folder, a download folder, another home (for a stranger's token);
+or ``list <endpoint>`` for the names of an endpoint's jobs. Prints one JSON line of what it saw."""
 
 import json
 import sys
 import time
 
 from azure.ai.ml import Input, MLClient
-from azure.ai.ml.entities import BatchEndpoint
+from azure.ai.ml.constants import BatchDeploymentOutputAction
+from azure.ai.ml.entities import (
+    BatchEndpoint,
+    BatchRetrySettings,
+    CodeConfiguration,
+    Environment,
+    Model,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
+    ResourceConfiguration,
+)
 from azure.core.exceptions import HttpResponseError
 
 from emulator.azure import EmulatorCredential
 
+started = time.monotonic()
 seen = {}
 ml = MLClient(EmulatorCredential(), "00000000-0000-0000-0000-000000000000", "my-rg", "default")
+if sys.argv[1] == "list":
+    print(json.dumps([j.name for j in ml.batch_endpoints.list_jobs(sys.argv[2])]))
+    sys.exit(0)
+mnist, download_path, other_home = sys.argv[1:4]
+
+endpoint = ml.batch_endpoints.begin_create_or_update(
+    BatchEndpoint(name="sdk-ep", description="created by the SDK")).result()
+deployment = ml.batch_deployments.begin_create_or_update(ModelBatchDeployment(
+    name="sdk-dp", endpoint_name="sdk-ep",
+    model=Model(name="mnist-digits", path=f"{mnist}/model"),
+    code_configuration=CodeConfiguration(code=f"{mnist}/code",
+                                         scoring_script="digit_identification.py"),
+    environment=Environment(image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+                            conda_file=f"{mnist}/environment/conda.yml"),
+    compute="batch-cluster",
+    resources=ResourceConfiguration(instance_count=1),
+    settings=ModelBatchDeploymentSettings(
+        mini_batch_size=10, max_concurrency_per_instance=2,
+        output_action=BatchDeploymentOutputAction.APPEND_ROW,
+        output_file_name="predictions.csv",
+        retry_settings=BatchRetrySettings(max_retries=3, timeout=30), logging_level="info"),
+)).result()
+seen["deployment"] = [deployment.name, deployment.model, deployment.mini_batch_size]
+endpoint.defaults.deployment_name = "sdk-dp"
+endpoint = ml.batch_endpoints.begin_create_or_update(endpoint).result()
+seen["default"] = endpoint.defaults.deployment_name
 seen["listed"] = sorted(e.name for e in ml.batch_endpoints.list())
-endpoint = ml.batch_endpoints.get("sdk-ep")
-seen["scoring_uri"] = endpoint.scoring_uri
-created = ml.batch_endpoints.begin_create_or_update(
-    BatchEndpoint(name="sdk-made", description="created by the SDK")).result()
-seen["created"] = [created.name, created.description]
-job = ml.batch_endpoints.invoke(endpoint_name="sdk-ep", input=Input(
-    path="azureml://datastores/workspaceblobstore/paths/mnist/", type="uri_folder"))
+
+job = ml.batch_endpoints.invoke(endpoint_name="sdk-ep",
+                                input=Input(path=f"{mnist}/data", type="uri_folder"))
 seen["invoked"] = job.name
 deadline = time.monotonic() + 120
 while True:
@@ -32,11 +69,15 @@ while True:
     time.sleep(0.2)
 seen["status"] = status
 ml.jobs.stream(job.name)  # prints RunId, Web View and the Execution Summary
+ml.jobs.download(job.name, download_path=download_path)
 seen["endpoint_jobs"] = [j.name for j in ml.batch_endpoints.list_jobs("sdk-ep")]
-stranger = MLClient(EmulatorCredential(sys.argv[1]), "00000000-0000-0000-0000-000000000000",
+seen["seconds"] = round(time.monotonic() - started, 2)
+
+stranger = MLClient(EmulatorCredential(other_home), "00000000-0000-0000-0000-000000000000",
                     "my-rg", "default")
 try:
-    stranger.batch_endpoints.get("sdk-ep")
+    stranger.batch_endpoints.invoke(endpoint_name="sdk-ep", input=Input(
+        path="azureml://datastores/workspaceblobstore/paths/anything/", type="uri_folder"))
     seen["stranger"] = "accepted"
 except HttpResponseError as error:
     seen["stranger"] = error.status_code

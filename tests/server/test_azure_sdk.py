@@ -1,14 +1,14 @@
-"""The official azure-ai-ml SDK drives the emulator unchanged (marker ``azure_sdk``; CI runs it)."""
+"""Azure's own clients drive the emulator unchanged: the azure-ai-ml SDK through ``serve
+--azure-compatible``, and azure-storage-blob against the Azurite it manages (marker
+``azure_sdk``; CI installs both and runs it)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,19 +16,27 @@ import pytest
 pytest.importorskip("azure.ai.ml", reason="needs azure-ai-ml (the test extras pin it)")
 httpx = pytest.importorskip("httpx")
 
+from emulator import azurite  # noqa: E402
 from tests.helpers import run_cli, wait_for  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 HERE = Path(__file__).resolve().parent
+pytestmark = [pytest.mark.azure_sdk, pytest.mark.slow]
 
 
-@pytest.fixture
-def azure_compatible_server(tmp_path):
-    home = tmp_path / "home"
-    env = {**os.environ, "BATCH_EMULATOR_HOME": str(home)}
+def require_azurite() -> None:
+    if azurite.find_executable() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide Azurite: {azurite.INSTALL_HINT}")
+        pytest.skip(f"Azurite is not installed ({azurite.INSTALL_HINT})")
+
+
+def start_server(home: Path, *options: str, env: dict | None = None):
+    """``serve --azure-compatible`` in a subprocess: (process, exports it printed)."""
+    env = {**os.environ, **(env or {}), "BATCH_EMULATOR_HOME": str(home)}
     process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
-                                "--azure-compatible"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                                "--azure-compatible", *options], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     exports = {}
     while len(exports) < 3:
         line = process.stdout.readline()
@@ -36,52 +44,136 @@ def azure_compatible_server(tmp_path):
             raise RuntimeError(f"the server did not start: {process.stderr.read()}")
         name, _, value = line.removeprefix("export ").strip().partition("=")
         exports[name] = value
-    yield home, exports
-    process.terminate()
-    process.wait(timeout=30)
-    process.stdout.close()
-    process.stderr.close()
-
-
-@pytest.mark.azure_sdk
-@pytest.mark.slow
-def test_the_sdk_batch_flow_against_the_emulator(azure_compatible_server, tmp_path,
-                                                  monkeypatch, dask_scheduler_address):
-    home, exports = azure_compatible_server
     base = exports["ARM_CLOUD_METADATA_URL"].split("/metadata/")[0]
     ca = ssl.create_default_context(cafile=exports["REQUESTS_CA_BUNDLE"])
     wait_for(lambda: httpx.get(f"{base}/health", verify=ca).status_code == 200, 30, "HTTPS")
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{base}/health")  # the local CA is needed
+    return process, exports
+
+
+def stop_server(process) -> str:
+    process.terminate()
+    process.wait(timeout=30)
+    process.stdout.close()
+    errors = process.stderr.read()
+    process.stderr.close()
+    return errors
+
+
+@pytest.fixture
+def azure_compatible_server(tmp_path, monkeypatch):
+    require_azurite()
+    home = tmp_path / "home"
+    process, exports = start_server(home)
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(home))
-    for args in (["ml", "compute", "create", "-n", "batch-cluster", "--type", "dask", "--set",
-                  f"scheduler_address={dask_scheduler_address}"],
-                 ["ml", "batch-endpoint", "create", "-n", "sdk-ep"],
+    yield home, exports
+    stop_server(process)
+    assert azurite.running(home) is None  # Azurite stopped with the server
+
+
+@pytest.fixture
+def dask_compute(azure_compatible_server, dask_scheduler_address):
+    code, _, err = run_cli("ml", "compute", "create", "-n", "batch-cluster", "--type", "dask",
+                           "--set", f"scheduler_address={dask_scheduler_address}")
+    assert code == 0, err
+
+
+def sdk(exports: dict, *args: str) -> tuple[dict | list, str]:
+    result = subprocess.run([sys.executable, str(HERE / "sdk_flow.py"), *args],
+                            env={**os.environ, **exports}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stdout
+
+
+def test_the_sdk_batch_flow_matches_the_cli(azure_compatible_server, dask_compute, tmp_path):
+    home, exports = azure_compatible_server
+    downloaded = tmp_path / "sdk-download"
+    seen, printed = sdk(exports, str(SEED / "mnist"), str(downloaded), str(tmp_path / "other"))
+    print(f"SDK flow took {seen['seconds']} s after imports")
+
+    assert seen["deployment"][0] == "sdk-dp" and seen["deployment"][2] == 10
+    assert "/models/mnist-digits/versions/1" in seen["deployment"][1]
+    assert seen["default"] == "sdk-dp" and seen["listed"] == ["sdk-ep"]
+    assert seen["status"].split(".")[-1].lower() == "completed"
+    assert seen["endpoint_jobs"] == [seen["invoked"]]
+    assert seen["stranger"] == 401  # a token from another home is refused
+    assert f"RunId: {seen['invoked']}" in printed and "Execution Summary" in printed
+    sdk_rows = (downloaded / "predictions.csv").read_text().splitlines()
+    assert len(sdk_rows) == 40
+
+    # The CLI sees what the SDK registered, and runs the same job on the same deployment.
+    assert run_cli("ml", "model", "show", "-n", "mnist-digits", "--version", "1", "--query",
+                   "type", "-o", "tsv")[1].strip() == "custom_model"
+    code, out, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "sdk-ep", "--input",
+                             str(SEED / "mnist" / "data"), "--query", "name", "-o", "tsv")
+    assert code == 0, err
+    cli_job = out.strip()
+    code, _, err = run_cli("ml", "job", "stream", "-n", cli_job)
+    assert code == 0, err
+    code, _, err = run_cli("ml", "job", "download", "-n", cli_job, "--output-name", "score",
+                           "--download-path", str(tmp_path / "cli-download"))
+    assert code == 0, err
+    cli_rows = (tmp_path / "cli-download" / "named-outputs" / "score" /
+                "predictions.csv").read_text().splitlines()
+    assert sorted(cli_rows) == sorted(sdk_rows)
+    listed = json.loads(run_cli("ml", "job", "list", "--query", "[].name")[1])
+    assert set(listed) == {seen["invoked"], cli_job}
+    jobs, _ = sdk(exports, "list", "sdk-ep")  # and the SDK sees the CLI's job
+    assert set(jobs) == {seen["invoked"], cli_job}
+
+
+def test_azure_storage_blob_reads_and_writes_the_workspace_blob_store(
+        azure_compatible_server, dask_compute):
+    from azure.storage.blob import ContainerClient
+
+    home, _ = azure_compatible_server
+    for args in (["ml", "batch-endpoint", "create", "-n", "blob-ep"],
                  ["ml", "batch-deployment", "create", "-f", str(SEED / "nonmlflow-deployment.yml"),
-                  "-e", "sdk-ep", "--set-default"]):
+                  "-e", "blob-ep", "--set-default"]):
         code, _, err = run_cli(*args)
         assert code == 0, err
-    shutil.copytree(SEED / "mnist" / "data",
-                    home / "default" / "datastores" / "workspaceblobstore" / "mnist")
+    shown = json.loads(run_cli("ml", "datastore", "show", "-n", "workspaceblobstore")[1])
+    container = ContainerClient(shown["account_url"], shown["container_name"],
+                                credential={"account_name": shown["account_name"],
+                                            "account_key": azurite.ACCOUNT_KEY},
+                                connection_verify=shown["ca_bundle"])
+    images = sorted((SEED / "mnist" / "data").iterdir())[:12]
+    for image in images:
+        container.upload_blob(f"uploads/digits/{image.name}", image.read_bytes())
 
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(HERE / "sdk_flow.py"), str(tmp_path / "another-home")],
-        env={**os.environ, **exports}, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    print(f"SDK flow took {time.monotonic() - started:.1f} s including imports")
+    def invoke() -> tuple[int, str, str]:
+        return run_cli("ml", "batch-endpoint", "invoke", "-n", "blob-ep", "--input",
+                       "azureml://datastores/workspaceblobstore/paths/uploads/digits/",
+                       "--output-path", "azureml://datastores/workspaceblobstore/paths/scored/",
+                       "--query", "name", "-o", "tsv")
 
-    assert seen["listed"] == ["sdk-ep"]
-    assert seen["scoring_uri"] == f"{base}/endpoints/sdk-ep/jobs"
-    assert seen["created"] == ["sdk-made", "created by the SDK"]
-    assert seen["status"].split(".")[-1].lower() == "completed"
-    assert seen["invoked"] in seen["endpoint_jobs"]
-    assert seen["stranger"] == 401  # a token from another home is refused
-    assert f"RunId: {seen['invoked']}" in result.stdout
-    assert "Execution Summary" in result.stdout
-    # the CLI sees what the SDK did, and the other way round
-    assert run_cli("ml", "batch-endpoint", "show", "-n", "sdk-made", "--query", "description",
-                   "-o", "tsv")[1].strip() == "created by the SDK"
-    shown = json.loads(run_cli("ml", "job", "show", "-n", seen["invoked"])[1])
-    assert Path(shown["properties"]["output_file"]).read_text().count("\n") == 40
+    code, out, err = invoke()
+    assert code == 0, err
+    assert run_cli("ml", "job", "stream", "-n", out.strip())[0] == 0
+    rows = container.download_blob("scored/predictions.csv").readall().decode().splitlines()
+    assert sorted(row.split(":")[0] for row in rows) == [image.name for image in images]
+    code, _, err = invoke()  # an existing result is never overwritten
+    assert code != 0 and "scored/predictions.csv already exists" in err
+    assert not (home / "default" / "datastores" / "workspaceblobstore" / "scored").exists()
+
+
+def test_without_azurite_the_server_says_how_to_install_it(tmp_path):
+    home = tmp_path / "home"
+    process, exports = start_server(home, env={"BATCH_EMULATOR_AZURITE": str(tmp_path / "none")})
+    try:
+        base = exports["ARM_CLOUD_METADATA_URL"].split("/metadata/")[0]
+        token = run_cli("account", "get-access-token", "--query", "accessToken", "-o", "tsv",
+                        env={"BATCH_EMULATOR_HOME": str(home)})[1].strip()
+        workspace = (f"{base}/subscriptions/s/resourceGroups/rg/providers/"
+                     "Microsoft.MachineLearningServices/workspaces/default")
+        ca = ssl.create_default_context(cafile=exports["REQUESTS_CA_BUNDLE"])
+        answer = httpx.get(f"{workspace}/datastores/workspaceblobstore",
+                           headers={"Authorization": f"Bearer {token}"}, verify=ca)
+        assert answer.status_code == 503
+        assert "npm install -g azurite@3" in answer.json()["error"]["message"]
+        assert httpx.get(f"{workspace}/batchEndpoints", verify=ca,
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        errors = stop_server(process)
+    assert "Azurite was not found; install Node.js 18+ and run 'npm install -g azurite@3'" \
+        in errors
