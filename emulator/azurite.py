@@ -29,7 +29,7 @@ ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K
 RECORD = "azurite.json"
 INSTALL_HINT = ("install Node.js 18+ and run 'npm install -g azurite@3', or set "
                 "BATCH_EMULATOR_AZURITE to an azurite-blob executable")
-_LISTENING = re.compile(r"successfully listens on (https://\S+)")
+_LISTENING = re.compile(r"successfully listens on (https?://\S+)")
 
 
 class StorageUnavailableError(EmulatorError):
@@ -48,10 +48,12 @@ def find_executable() -> str | None:
 
 
 class Azurite:
-    """A running ``azurite-blob`` on 127.0.0.1 (a free port), dying with this process."""
+    """A running ``azurite-blob`` on 127.0.0.1 (a free port), dying with this process; HTTPS
+    with ``certificate``/``key`` (what Azure's SDK needs), plain HTTP without them. Recorded
+    as the home's blob store only with TLS."""
 
-    def __init__(self, home: Path, certificate: Path, key: Path, ca: Path,
-                 timeout: float = 60.0):
+    def __init__(self, home: Path, certificate: Path | None = None, key: Path | None = None,
+                 ca: Path | None = None, timeout: float = 60.0):
         executable = find_executable()
         if executable is None:
             raise StorageUnavailableError(f"Azurite was not found; {INSTALL_HINT}")
@@ -60,13 +62,14 @@ class Azurite:
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "azurite.log"
         log = self.log_path.open("w", encoding="utf-8")
+        tls = ["--cert", str(certificate), "--key", str(key)] if certificate else []
         from emulator.scoring.bootstrap import die_with_parent
 
         try:
             self.process = subprocess.Popen(
                 [executable, "--blobHost", "127.0.0.1", "--blobPort", "0",
-                 "--location", str(folder / "data"), "--cert", str(certificate), "--key", str(key),
-                 "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"],
+                 "--location", str(folder / "data"), *tls, "--skipApiVersionCheck", "--loose",
+                 "--disableTelemetry", "--silent"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=die_with_parent)
         except OSError as exc:
@@ -76,9 +79,13 @@ class Azurite:
             log.close()
         self.url = self._wait_until_listening(timeout)
         self.account_url = f"{self.url}/{ACCOUNT}"
-        record = home / RECORD
+        if ca is not None:
+            self._record()
+
+    def _record(self) -> None:
+        record = self.home / RECORD
         temporary = record.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"account_url": self.account_url, "ca": str(ca),
+        temporary.write_text(json.dumps({"account_url": self.account_url, "ca": str(self.ca),
                                          "pid": self.process.pid}), encoding="utf-8")
         os.replace(temporary, record)
 
@@ -102,7 +109,7 @@ class Azurite:
 
     def stop(self) -> None:
         record = self.home / RECORD
-        if running(self.home) and running(self.home)["pid"] == self.process.pid:
+        if (running(self.home) or {}).get("pid") == self.process.pid:
             record.unlink(missing_ok=True)
         if self.process.poll() is None:
             self.process.terminate()

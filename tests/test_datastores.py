@@ -1,5 +1,5 @@
-"""Datastores on object storage: S3 through moto's server mode on a loopback port (in-process
-mocks would not reach Dask's worker processes)."""
+"""Datastores on object storage: S3 through moto's server mode, Azure Blob through Azurite,
+both on loopback ports (in-process mocks would not reach Dask's worker processes)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 pytest.importorskip("s3fs", reason="S3 datastores need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
 
+from emulator import azurite  # noqa: E402
+from emulator.azurite import Azurite  # noqa: E402
 from emulator.datastores import RemoteStore, publish  # noqa: E402
 from emulator.exceptions import OutputExistsError  # noqa: E402
-from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import require_azurite, run_cli  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
 SCORING = Path(__file__).resolve().parents[1] / "fixtures" / "scoring"
@@ -53,15 +55,14 @@ def upload_inputs(store: RemoteStore, count: int = 6) -> None:
 
 
 @pytest.fixture
-def az_s3(tmp_path, monkeypatch, bucket, s3_endpoint):
-    """A workspace with datastore ``s3data`` on the bucket and an endpoint ``s3-ep``."""
+def store_endpoint(tmp_path, monkeypatch):
+    """``setup(datastore_arguments, scheduler_address)``: a workspace with that datastore, a
+    dask compute and an endpoint ``s3-ep`` scoring with succeed_list.py."""
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
 
-    def setup(scheduler_address: str) -> None:
+    def setup(datastore: list[str], scheduler_address: str) -> None:
         for args in (
-            ["ml", "datastore", "create", "--name", "s3data", "--set", "type=s3",
-             f"bucket={bucket.root}", f"endpoint_url={s3_endpoint}",
-             "credentials.access_key_id=test", "credentials.secret_access_key=test"],
+            ["ml", "datastore", "create", *datastore],
             ["ml", "compute", "create", "-n", "cluster", "--type", "dask", "--set",
              f"scheduler_address={scheduler_address}"],
             ["ml", "batch-endpoint", "create", "-n", "s3-ep"],
@@ -79,6 +80,15 @@ def az_s3(tmp_path, monkeypatch, bucket, s3_endpoint):
         assert code == 0, err
 
     return setup
+
+
+@pytest.fixture
+def az_s3(store_endpoint, bucket, s3_endpoint):
+    """``setup(scheduler_address)``: datastore ``s3data`` on the bucket."""
+    return lambda address: store_endpoint([
+        "--name", "s3data", "--set", "type=s3", f"bucket={bucket.root}",
+        f"endpoint_url={s3_endpoint}", "credentials.access_key_id=test",
+        "credentials.secret_access_key=test"], address)
 
 
 def invoke_and_wait(*args: str) -> dict:
@@ -128,3 +138,39 @@ def test_workers_of_a_remote_scheduler_read_only_from_the_bucket(az_s3, bucket, 
     assert job["status"] == "Completed"
     rows = Path(job["properties"]["output_file"]).read_text().splitlines()
     assert sorted(rows) == [f"f{i:02d}.txt: {i + 1}" for i in range(4)]  # sizes: real content
+
+
+@pytest.fixture
+def blob_container(tmp_path):
+    """A container ``scoring`` in an Azurite of its own (plain HTTP, as users often run it)."""
+    require_azurite()
+    from azure.storage.blob import ContainerClient
+
+    with Azurite(tmp_path / "azurite") as server:
+        container = ContainerClient(server.account_url, "scoring", credential={
+            "account_name": azurite.ACCOUNT, "account_key": azurite.ACCOUNT_KEY})
+        container.create_container()
+        yield server, container
+
+
+def test_an_azure_blob_datastore_reads_inputs_and_publishes_once(store_endpoint, blob_container,
+                                                                   dask_scheduler_address):
+    server, container = blob_container
+    store_endpoint(["--name", "blobdata", "--set", "type=azure_blob",
+                    f"account_name={azurite.ACCOUNT}", "container_name=scoring",
+                    f"account_url={server.account_url}",
+                    f"credentials.account_key={azurite.ACCOUNT_KEY}"], dask_scheduler_address)
+    for i in range(6):
+        container.upload_blob(f"inputs/batch/f{i:02d}.txt", b"x" * (i + 1))
+    container.upload_blob("inputs/.hidden", b"skip me")
+    arguments = ("--input", "azureml://datastores/blobdata/paths/inputs/",
+                 "--output-path", "azureml://datastores/blobdata/paths/out/")
+    job = invoke_and_wait(*arguments)
+    assert job["status"] == "Completed"
+    assert job["properties"]["files_total"] == "6"
+    assert job["properties"]["output_file"] == f"{server.account_url}/scoring/out/predictions.csv"
+    rows = container.download_blob("out/predictions.csv").readall().decode().splitlines()
+    assert sorted(rows) == [f"f{i:02d}.txt: {i + 1}" for i in range(6)]
+
+    code, _, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "s3-ep", *arguments)
+    assert code != 0 and "scoring/out/predictions.csv already exists" in err

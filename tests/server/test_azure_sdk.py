@@ -17,18 +17,11 @@ pytest.importorskip("azure.ai.ml", reason="needs azure-ai-ml (the test extras pi
 httpx = pytest.importorskip("httpx")
 
 from emulator import azurite  # noqa: E402
-from tests.helpers import run_cli, wait_for  # noqa: E402
+from tests.helpers import require_azurite, run_cli, wait_for  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 HERE = Path(__file__).resolve().parent
 pytestmark = [pytest.mark.azure_sdk, pytest.mark.slow]
-
-
-def require_azurite() -> None:
-    if azurite.find_executable() is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide Azurite: {azurite.INSTALL_HINT}")
-        pytest.skip(f"Azurite is not installed ({azurite.INSTALL_HINT})")
 
 
 def start_server(home: Path, *options: str, env: dict | None = None):
@@ -86,7 +79,7 @@ def sdk(exports: dict, *args: str) -> tuple[dict | list, str]:
 
 
 def test_the_sdk_batch_flow_matches_the_cli(azure_compatible_server, dask_compute, tmp_path):
-    home, exports = azure_compatible_server
+    _, exports = azure_compatible_server
     downloaded = tmp_path / "sdk-download"
     seen, printed = sdk(exports, str(SEED / "mnist"), str(downloaded), str(tmp_path / "other"))
     print(f"SDK flow took {seen['seconds']} s after imports")
