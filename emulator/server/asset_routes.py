@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emulator import assets
+from emulator import assets, schemas
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.server import security
 from emulator.server.control_plane import WS, ApiVersion, json_body, service, system_data
@@ -130,7 +130,7 @@ async def put_environment_version(request: Request, response: Response, subscrip
 
 def model_out(svc: BatchService, body: dict) -> dict:
     return _version_out(svc, "model", body, {
-        "modelType": body.get("type", "custom_model"), "modelUri": body.get("path"),
+        "modelType": body.get("type"), "modelUri": body.get("path"),
         "flavors": body.get("flavors") or {}, "jobName": None, "stage": None})
 
 
@@ -173,8 +173,10 @@ async def put_model_version(request: Request, response: Response, subscription: 
     uri = properties.get("modeluri")
     if not uri:
         raise ValidationError("properties.modelUri is required: where the model was uploaded")
-    model_type = str(properties.get("modeltype") or "custom_model")
-    fields = {**_common(properties), "type": MODEL_TYPES.get(model_type.lower(), model_type)}
+    model_type = str(properties.get("modeltype") or "")
+    fields = schemas.fill_defaults("model", {
+        **_common(properties), **({"type": MODEL_TYPES.get(model_type.lower(), model_type)}
+                                  if model_type else {})})
     svc = service(request, subscription, resource_group, workspace)
     body, created = svc.register_uploaded("model", name, version, uri, fields)
     _answer(response, created)
