@@ -4,7 +4,9 @@ server printed it). The flow of docs' batch endpoint tutorial: endpoint, a Model
 from local folders, default, invoke on a local folder, get, stream, download, list_jobs.
 
 Arguments: the seed's mnist folder, a download folder, another home (for a stranger's token);
-or ``list <endpoint>`` for the names of an endpoint's jobs. Prints one JSON line of what it saw."""
+or ``list <endpoint>`` for the names of an endpoint's jobs; or ``stream <endpoint> <folder>``
+to invoke and stream the job from the moment it is queued. Prints one JSON line of what it
+saw."""
 
 import json
 import sys
@@ -31,6 +33,14 @@ seen = {}
 ml = MLClient(EmulatorCredential(), "00000000-0000-0000-0000-000000000000", "my-rg", "default")
 if sys.argv[1] == "list":
     print(json.dumps([j.name for j in ml.batch_endpoints.list_jobs(sys.argv[2])]))
+    sys.exit(0)
+if sys.argv[1] == "stream":
+    job = ml.batch_endpoints.invoke(endpoint_name=sys.argv[2],
+                                    input=Input(path=sys.argv[3], type="uri_folder"))
+    seen["queued_as"] = str(job.status)
+    ml.jobs.stream(job.name)  # polls the run details until the job ends
+    seen["after_stream"] = str(ml.jobs.get(job.name).status)
+    print(json.dumps(seen))
     sys.exit(0)
 mnist, download_path, other_home = sys.argv[1:4]
 

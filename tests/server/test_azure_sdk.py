@@ -115,6 +115,21 @@ def test_the_sdk_batch_flow_matches_the_cli(azure_compatible_server, dask_comput
     assert set(jobs) == {seen["invoked"], cli_job}
 
 
+def test_the_sdk_streams_a_job_from_the_moment_it_is_queued(azure_compatible_server,
+                                                             dask_compute):
+    _, exports = azure_compatible_server
+    for args in (["ml", "batch-endpoint", "create", "-n", "stream-ep"],
+                 ["ml", "batch-deployment", "create", "-f", str(SEED / "nonmlflow-deployment.yml"),
+                  "-e", "stream-ep", "--set-default"]):
+        code, _, err = run_cli(*args)
+        assert code == 0, err
+    seen, printed = sdk(exports, "stream", "stream-ep", str(SEED / "mnist" / "data"))
+    assert seen["queued_as"].lower() == "queued"
+    assert seen["after_stream"].split(".")[-1].lower() == "completed"
+    assert "40 input files in 4 mini-batches" in printed  # the job's log, streamed
+    assert printed.index("Execution Summary") > printed.index("40 input files")
+
+
 def test_azure_storage_blob_reads_and_writes_the_workspace_blob_store(
         azure_compatible_server, dask_compute):
     from azure.storage.blob import ContainerClient
