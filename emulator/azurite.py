@@ -58,7 +58,7 @@ class Azurite:
         if executable is None:
             raise StorageUnavailableError(f"Azurite was not found; {INSTALL_HINT}")
         self.home, self.ca = home, ca
-        folder = home / "azurite"
+        folder = data_folder(home).parent
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "azurite.log"
         log = self.log_path.open("w", encoding="utf-8")
@@ -68,7 +68,7 @@ class Azurite:
         try:
             self.process = subprocess.Popen(
                 [executable, "--blobHost", "127.0.0.1", "--blobPort", "0",
-                 "--location", str(folder / "data"), *tls, "--skipApiVersionCheck", "--loose",
+                 "--location", str(data_folder(home)), *tls, "--skipApiVersionCheck", "--loose",
                  "--disableTelemetry", "--silent"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=die_with_parent)
@@ -126,11 +126,20 @@ class Azurite:
         self.stop()
 
 
+def data_folder(home: Path) -> Path:
+    return home / "azurite" / "data"
+
+
 def running(home: Path) -> dict | None:
     """The record of this home's Azurite if its process is alive, else None."""
     try:
         record = json.loads((home / RECORD).read_text(encoding="utf-8"))
-        os.kill(int(record["pid"]), 0)
+        pid = int(record["pid"])
+        os.kill(pid, 0)
+        command = Path(f"/proc/{pid}/cmdline")
+        if command.parent.parent.is_dir() and \
+                str(data_folder(home)).encode() not in command.read_bytes():
+            return None  # the pid was reused after Azurite died with its server
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return record
