@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator import __version__, azurite
 from emulator.exceptions import EmulatorError
-from emulator.server import asset_routes, control_plane, data_plane, history
+from emulator.server import asset_routes, control_plane, data_plane, history, workspace_routes
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -119,6 +119,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
 
     app.include_router(control_plane.router)
     app.include_router(asset_routes.router)
+    app.include_router(workspace_routes.router)
     app.include_router(data_plane.router)
     app.include_router(history.router)
 

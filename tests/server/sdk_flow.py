@@ -5,8 +5,8 @@ from local folders, default, invoke on a local folder, get, stream, download, li
 
 Arguments: the seed's mnist folder, a download folder, another home (for a stranger's token);
 or ``list <endpoint>`` for the names of an endpoint's jobs; or ``stream <endpoint> <folder>``
-to invoke and stream the job from the moment it is queued. Prints one JSON line of what it
-saw."""
+to invoke and stream the job from the moment it is queued; or ``assets <endpoint> <folder>``
+for the tutorial's data asset, compute and listings. Prints one JSON line of what it saw."""
 
 import json
 import sys
@@ -15,9 +15,11 @@ import time
 from azure.ai.ml import Input, MLClient
 from azure.ai.ml.constants import BatchDeploymentOutputAction
 from azure.ai.ml.entities import (
+    AmlCompute,
     BatchEndpoint,
     BatchRetrySettings,
     CodeConfiguration,
+    Data,
     Environment,
     Model,
     ModelBatchDeployment,
@@ -33,6 +35,20 @@ seen = {}
 ml = MLClient(EmulatorCredential(), "00000000-0000-0000-0000-000000000000", "my-rg", "default")
 if sys.argv[1] == "list":
     print(json.dumps([j.name for j in ml.batch_endpoints.list_jobs(sys.argv[2])]))
+    sys.exit(0)
+if sys.argv[1] == "assets":
+    if not any(c.name == "cpu-cluster" for c in ml.compute.list()):
+        ml.begin_create_or_update(AmlCompute(name="cpu-cluster", max_instances=3)).result()
+    seen["compute"] = ml.compute.get("cpu-cluster").max_instances
+    ml.data.create_or_update(Data(name="digits", path=sys.argv[3], type="uri_folder"))
+    data = ml.data.get("digits", label="latest")
+    seen["data"] = [data.version, data.path]
+    job = ml.batch_endpoints.invoke(endpoint_name=sys.argv[2],
+                                    input=Input(type="uri_folder", path=data.id))
+    seen["job"] = job.name
+    seen["models"] = [m.version for m in ml.models.list(name="mnist-digits")]
+    seen["environments"] = [e.name for e in ml.environments.list()]
+    print(json.dumps(seen))
     sys.exit(0)
 if sys.argv[1] == "stream":
     job = ml.batch_endpoints.invoke(endpoint_name=sys.argv[2],

@@ -114,6 +114,19 @@ def test_the_sdk_batch_flow_matches_the_cli(azure_compatible_server, dask_comput
     jobs, _ = sdk(exports, "list", "sdk-ep")  # and the SDK sees the CLI's job
     assert set(jobs) == {seen["invoked"], cli_job}
 
+    # The tutorial's other steps: a compute, a data asset from a local folder, invoke on it.
+    seen, _ = sdk(exports, "assets", "sdk-ep", str(SEED / "mnist" / "data"))
+    assert seen["compute"] == 3 and seen["models"] == ["1"]
+    assert seen["environments"] == ["CliV2AnonymousEnvironment"]
+    assert seen["data"][0] == "1" and "/LocalUpload/" in seen["data"][1]
+    assert run_cli("ml", "compute", "show", "-n", "cpu-cluster", "--query", "max_instances",
+                   "-o", "tsv")[1].strip() == "3"
+    registered = json.loads(run_cli("ml", "data", "show", "-n", "digits", "--version", "1")[1])
+    assert len(list(Path(registered["local_path"]).iterdir())) == 40  # copied into the workspace
+    assert run_cli("ml", "job", "stream", "-n", seen["job"])[0] == 0
+    shown = json.loads(run_cli("ml", "job", "show", "-n", seen["job"])[1])
+    assert shown["status"] == "Completed" and shown["properties"]["files_total"] == "40"
+
 
 def test_the_sdk_streams_a_job_from_the_moment_it_is_queued(azure_compatible_server,
                                                              dask_compute):

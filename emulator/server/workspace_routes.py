@@ -1,0 +1,136 @@
+"""ARM routes for a workspace's datastores and computes as Azure's SDK reads and writes them.
+The SDK uploads only to the workspace blob store: it is served while Azurite runs, and
+``listSecrets`` hands out a container SAS for it. Computes map to Azure's compute types
+(an emulator ``dask`` compute shows as AmlCompute, Azure having no such type)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.server import security
+from emulator.server.control_plane import (
+    WS,
+    ApiVersion,
+    json_body,
+    operation_header,
+    service,
+    system_data,
+)
+from emulator.server.translate import iso_seconds, lower_keys
+from emulator.service import BatchService
+from emulator.workspace import DEFAULT_DATASTORE
+
+router = APIRouter(dependencies=[Depends(security.management)], include_in_schema=False)
+
+
+# ----------------------------------------------------------------------------- datastores
+
+
+def datastore_out(svc: BatchService, body: dict) -> dict:
+    return {"id": body["id"], "name": body["name"],
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "systemData": {},
+            "properties": {"datastoreType": "AzureBlob", "accountName": body["account_name"],
+                           "containerName": body["container_name"],
+                           "endpoint": "core.windows.net", "protocol": "https",
+                           "isDefault": bool(body.get("is_default")),
+                           "credentials": {"credentialsType": "AccountKey"},
+                           "serviceDataAccessAuthIdentity": "None", "tags": {},
+                           "properties": {}}}
+
+
+@router.get(WS + "/datastores")
+def list_datastores(request: Request, subscription: str, resource_group: str, workspace: str,
+                    is_default: Annotated[bool | None, Query(alias="isDefault")] = None,
+                    api_version: ApiVersion = None) -> dict:
+    """The datastores Azure's SDK can upload to: the workspace blob store (in Azurite)."""
+    svc = service(request, subscription, resource_group, workspace)
+    svc.require_blob_store()
+    return {"value": [datastore_out(svc, svc.show_datastore(DEFAULT_DATASTORE))]}
+
+
+@router.get(WS + "/datastores/{name}")
+def get_datastore(request: Request, subscription: str, resource_group: str, workspace: str,
+                  name: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    if name.lower() != DEFAULT_DATASTORE:
+        svc.show_datastore(name)  # raises for an unknown name
+        raise ResourceNotFoundError(f"datastore {name!r} is not an Azure Blob datastore this "
+                                    f"server can hand to Azure's SDK; use {DEFAULT_DATASTORE}")
+    svc.require_blob_store()
+    return datastore_out(svc, svc.show_datastore(name))
+
+
+@router.post(WS + "/datastores/{name}/listSecrets")
+def list_datastore_secrets(request: Request, subscription: str, resource_group: str,
+                           workspace: str, name: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return {"secretsType": "Sas", "sasToken": svc.datastore_secrets(name)["sas_token"]}
+
+
+# ----------------------------------------------------------------------------- computes
+
+
+def compute_out(svc: BatchService, body: dict) -> dict:
+    kind = {"kubernetes": "Kubernetes"}.get(body["type"], "AmlCompute")
+    description = body.get("description")
+    if body["type"] == "dask":
+        description = description or f"Dask scheduler at {body['scheduler_address']}"
+    properties: dict = {}
+    if kind == "AmlCompute":
+        properties = {"vmSize": body.get("size"), "scaleSettings": {
+            "minNodeCount": int(body.get("min_instances") or 0),
+            "maxNodeCount": int(body.get("max_instances") or 1),
+            "nodeIdleTimeBeforeScaleDown": f"PT{body.get('idle_time_before_scale_down') or 0}S"}}
+    elif body.get("namespace"):
+        properties = {"namespace": body["namespace"]}
+    return {"id": body["id"], "name": body["name"],
+            "type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "local",
+            "tags": body.get("tags") or {}, "systemData": system_data(body),
+            "properties": {"computeType": kind, "description": description,
+                           "provisioningState": "Succeeded", "properties": properties}}
+
+
+@router.get(WS + "/computes")
+def list_computes(request: Request, subscription: str, resource_group: str, workspace: str,
+                  api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return {"value": [compute_out(svc, body) for body in svc.list_computes()]}
+
+
+@router.get(WS + "/computes/{name}")
+def get_compute(request: Request, subscription: str, resource_group: str, workspace: str,
+                name: str, api_version: ApiVersion = None) -> dict:
+    svc = service(request, subscription, resource_group, workspace)
+    return compute_out(svc, svc.show_compute(name))
+
+
+@router.put(WS + "/computes/{name}")
+async def put_compute(request: Request, response: Response, subscription: str,
+                      resource_group: str, workspace: str, name: str,
+                      api_version: ApiVersion = None) -> dict:
+    """An AmlCompute cluster (a LocalCluster of up to ``maxNodeCount`` workers per job)."""
+    properties = lower_keys((await json_body(request)).get("properties"))
+    kind = str(properties.get("computetype") or "")
+    if kind.lower() != "amlcompute":
+        raise ValidationError(f"computeType {kind!r}: Azure's SDK can create AmlCompute here; "
+                              "register kubernetes and dask computes with 'batch-emulator ml "
+                              "compute create'")
+    scale = lower_keys(lower_keys(properties.get("properties")).get("scalesettings"))
+    settings = {"size": lower_keys(properties.get("properties")).get("vmsize"),
+                "min_instances": scale.get("minnodecount"),
+                "max_instances": scale.get("maxnodecount"),
+                "idle_time_before_scale_down": iso_seconds(
+                    scale.get("nodeidletimebeforescaledown")),
+                "description": properties.get("description")}
+    svc = service(request, subscription, resource_group, workspace)
+    existed = svc.store.get("compute", name) is not None
+    body = svc.create_compute(set_values=[f"{k}={v}" for k, v in settings.items()
+                                          if v not in (None, "")],
+                              name=name, type="amlcompute")
+    response.status_code = 200 if existed else 201
+    response.headers.update(operation_header(request, subscription))
+    return compute_out(svc, body)
