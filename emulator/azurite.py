@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from emulator.datastores import RemoteStore
-from emulator.exceptions import EmulatorError
+from emulator.exceptions import StorageUnavailableError
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, in Azurite's source and Microsoft's docs).
@@ -30,14 +30,6 @@ RECORD = "azurite.json"
 INSTALL_HINT = ("install Node.js 18+ and run 'npm install -g azurite@3', or set "
                 "BATCH_EMULATOR_AZURITE to an azurite-blob executable")
 _LISTENING = re.compile(r"successfully listens on (https?://\S+)")
-
-
-class StorageUnavailableError(EmulatorError):
-    """The workspace blob store needs Azurite and it is not running."""
-
-    code = "StorageUnavailable"
-    http_status = 503
-    exit_code = 6
 
 
 def find_executable() -> str | None:

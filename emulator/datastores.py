@@ -10,6 +10,7 @@ output uniqueness holds on object storage too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -17,7 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.exceptions import EmulatorError, InputError, OutputExistsError
+from emulator.exceptions import (
+    EmulatorError,
+    InputError,
+    OutputExistsError,
+    ResourceNotFoundError,
+    StorageUnavailableError,
+)
+
+
+class MissingObjectError(ResourceNotFoundError):
+    """An object a job or a registration needs is not in its store."""
 
 
 @dataclass(frozen=True)
@@ -94,39 +105,91 @@ class _BlobObjects(_Objects):
 
     def __init__(self, store: RemoteStore):
         try:
-            from azure.storage.blob import ContainerClient
+            from azure.storage.blob import ContainerClient, ExponentialRetry
         except ImportError as exc:
             raise EmulatorError("Azure Blob datastores need azure-storage-blob: pip install "
                                 f"'batch-endpoint-emulator[storage]' ({exc})") from None
         options = store.options
         extra = {"connection_verify": options["ca_bundle"]} if options.get("ca_bundle") else {}
-        self.root = store.root
+        self.root, self.url = store.root, store.url("")
+        # A few quick retries: an unreachable store is an error to report, not to wait out.
+        retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2,
+                                 random_jitter_range=1)
         self.container = ContainerClient(options["account_url"], store.root,
-                                         credential=options.get("credential"), **extra)
+                                         credential=options.get("credential"),
+                                         retry_policy=retry, connection_timeout=10,
+                                         read_timeout=60, **extra)
 
     def _name(self, key: str) -> str:
         return key[len(self.root) + 1:]
 
     def is_file(self, key):
         name = self._name(key)
-        return bool(name) and self.container.get_blob_client(name).exists()
+        with self._errors():
+            return bool(name) and self.container.get_blob_client(name).exists()
 
     def find(self, prefix):
         name = self._name(prefix)
-        return [f"{self.root}/{blob}" for blob in
-                self.container.list_blob_names(name_starts_with=f"{name}/" if name else None)]
+        with self._errors():
+            return [f"{self.root}/{blob}" for blob in self.container.list_blob_names(
+                name_starts_with=f"{name}/" if name else None)]
 
     def get(self, key, path):
-        with open(path, "wb") as handle:
+        with self._errors(), open(path, "wb") as handle:
             self.container.download_blob(self._name(key)).readinto(handle)
 
     def put_if_absent(self, key, data):
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            self.container.upload_blob(self._name(key), data, overwrite=False)
+            with self._errors():
+                self.container.upload_blob(self._name(key), data, overwrite=False)
         except ResourceExistsError:
             raise FileExistsError(key) from None
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """Azure's storage errors as the emulator's: a clear line naming the container."""
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceExistsError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+        )
+
+        try:
+            yield
+        except ResourceExistsError:
+            raise
+        except ResourceNotFoundError as exc:
+            raise MissingObjectError(f"{self.url}: not found ({_first_line(exc)}); upload "
+                                     "it or fix the path") from None
+        except ServiceRequestError as exc:
+            raise StorageUnavailableError(f"{self.url} cannot be reached ({_first_line(exc)}); "
+                                        "check the datastore's account_url") from None
+        except HttpResponseError as exc:
+            raise EmulatorError(f"{self.url} refused the request ({exc.status_code}: "
+                                f"{_first_line(exc)}); check the datastore's credentials") \
+                from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _relative_keys(store: RemoteStore, base: str, keys: list[str]) -> list[str]:
+    """Keys below ``base`` relative to it; a name that would climb out of a local folder
+    (``..``, ``.``, an empty segment) is refused, never written."""
+    relative = []
+    for key in keys:
+        name = key[len(base) + 1:]
+        if not name:
+            continue
+        if any(part in ("", ".", "..") for part in name.split("/")):
+            raise InputError(f"{store.url(key[len(store.root) + 1:])}: object names with '.', "
+                             "'..' or empty segments cannot be copied to a folder; rename it")
+        relative.append(name)
+    return relative
 
 
 def remote_store_for(body: dict) -> RemoteStore | None:
@@ -169,8 +232,8 @@ def list_files(store: RemoteStore, prefix: str) -> list[str]:
     base = store.key(prefix)
     if objects.is_file(base):
         return [base]
-    relative = sorted(key[len(base) + 1:] for key in objects.find(base))
-    visible = [r for r in relative if r and not any(p.startswith(".") for p in r.split("/"))]
+    relative = sorted(_relative_keys(store, base, objects.find(base)))
+    visible = [r for r in relative if not any(p.startswith(".") for p in r.split("/"))]
     if not visible:
         raise InputError(f"{store.url(prefix)} holds no files to score; upload the data or pass "
                          "another --input")
@@ -196,17 +259,20 @@ def download_tree(store: RemoteStore, prefix: str, folder: Path) -> Path:
     """The object or folder at ``prefix`` copied below ``folder`` under its base name."""
     objects = store.objects()
     base = store.key(prefix)
+    if base == store.root:
+        raise InputError(f"{store.url(prefix)} names the whole container; name a folder or "
+                         "file in it")
     target = folder / base.rsplit("/", 1)[-1]
     if objects.is_file(base):
         objects.get(base, target)
         return target
-    keys = objects.find(base)
-    if not keys:
+    names = _relative_keys(store, base, objects.find(base))
+    if not names:
         raise InputError(f"{store.url(prefix)} does not exist in its datastore; upload it first")
-    for key in keys:
-        destination = target / key[len(base) + 1:]
+    for name in names:
+        destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        objects.get(key, destination)
+        objects.get(f"{base}/{name}", destination)
     return target
 
 

@@ -88,3 +88,19 @@ class ClusterError(EmulatorError):
     code = "ClusterError"
     http_status = 503
     exit_code = 6
+
+
+class StorageUnavailableError(EmulatorError):
+    """Object storage (a datastore, the workspace's Azurite) cannot be reached or is not running."""
+
+    code = "StorageUnavailable"
+    http_status = 503
+    exit_code = 6
+
+
+class ConflictError(EmulatorError):
+    """The request contradicts what exists (an immutable version registered differently)."""
+
+    code = "Conflict"
+    http_status = 409
+    exit_code = 4

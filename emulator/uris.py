@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -47,15 +48,26 @@ def to_local_path(uri: str, workspace: Workspace,
     if parsed:
         datastore, path = parsed
         if datastore_root is not None:
-            return datastore_root(datastore) / path
-        if datastore != DEFAULT_DATASTORE:
+            root = datastore_root(datastore)
+        elif datastore != DEFAULT_DATASTORE:
             raise ResourceNotFoundError(
                 f"datastore {datastore!r} is not registered in workspace {workspace.name!r}; "
                 f"use {DEFAULT_DATASTORE} or register it with 'batch-emulator datastore create'")
-        return workspace.datastore_dir(datastore) / path
+        else:
+            root = workspace.datastore_dir(datastore)
+        return _inside(root, path, uri)
     if uri.startswith("file://"):
         return Path(unquote(urlparse(uri).path))
     if uri.startswith(("azureml:", "https://", "http://")) or "://" in uri:
         raise InputError(f"{uri}: this kind of URI needs a registered workspace asset or network "
                          "access; pass a local path or azureml://datastores/<ds>/paths/<p>")
     return Path(uri).expanduser()
+
+
+def _inside(root: Path, path: str, uri: str) -> Path:
+    """``root/path``, refused when ``path`` climbs out of the datastore with ``..`` (checked
+    on the names, so links inside a datastore folder keep working)."""
+    local = Path(os.path.normpath(root / path.lstrip("/")))
+    if local != Path(os.path.normpath(root)) and Path(os.path.normpath(root)) not in local.parents:
+        raise InputError(f"{uri}: the path leaves the datastore; paths are relative to its root")
+    return local

@@ -174,3 +174,22 @@ def test_an_azure_blob_datastore_reads_inputs_and_publishes_once(store_endpoint,
 
     code, _, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "s3-ep", *arguments)
     assert code != 0 and "scoring/out/predictions.csv already exists" in err
+
+
+def test_object_names_never_climb_out_of_the_folder_they_are_copied_to(blob_container,
+                                                                        tmp_path):
+    from emulator.datastores import download_tree, list_files
+    from emulator.exceptions import InputError
+
+    server, container = blob_container
+    store = RemoteStore("azureblob", "scoring", {
+        "account_url": server.account_url,
+        "credential": {"account_name": azurite.ACCOUNT, "account_key": azurite.ACCOUNT_KEY}})
+    outside = tmp_path / "outside.txt"
+    container.upload_blob(f"escape/{outside}", b"written outside")  # escape//tmp/...
+    container.upload_blob("escape/fine.txt", b"fine")
+    with pytest.raises(InputError, match="empty segments cannot be copied to a folder"):
+        download_tree(store, "escape", tmp_path / "copy")
+    with pytest.raises(InputError, match="empty segments"):
+        list_files(store, "escape")
+    assert not outside.exists()

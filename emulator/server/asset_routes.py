@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from emulator import assets, schemas
-from emulator.exceptions import ValidationError
+from emulator import assets
+from emulator.exceptions import NotSupportedError, ValidationError
 from emulator.server import security
 from emulator.server.control_plane import WS, ApiVersion, json_body, service, system_data
 from emulator.server.translate import lower_keys
@@ -22,7 +23,7 @@ router = APIRouter(dependencies=[Depends(security.management)], include_in_schem
 MODEL_TYPES = {"custommodel": "custom_model", "mlflowmodel": "mlflow_model",
                "tritonmodel": "triton_model"}
 DATA_TYPES = {"urifolder": "uri_folder", "urifile": "uri_file", "mltable": "mltable"}
-Top = Annotated[int | None, Query(alias="$top")]
+Top = Annotated[int | None, Query(alias="$top", ge=0)]
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -36,7 +37,7 @@ def _version_out(svc: BatchService, kind: str, body: dict) -> dict:
             "systemData": system_data(body),
             "properties": {"description": body.get("description"), "tags": body.get("tags") or {},
                            "properties": body.get("properties") or {}, "isArchived": False,
-                           "isAnonymous": bool(body.get("is_anonymous")),
+                           "isAnonymous": False,
                            "provisioningState": "Succeeded", **KIND_PROPERTIES[kind](body)}}
 
 
@@ -142,7 +143,7 @@ async def put_code_version(request: Request, response: Response, subscription: s
                            resource_group: str, workspace: str, name: str, version: str,
                            api_version: ApiVersion = None) -> dict:
     properties = _properties(await json_body(request))
-    return _register(request, response, (subscription, resource_group, workspace), "code",
+    return await _register(request, response, (subscription, resource_group, workspace), "code",
                      name, version, _uri(properties, "codeUri"), _common(properties))
 
 
@@ -152,9 +153,8 @@ async def put_model_version(request: Request, response: Response, subscription: 
                             api_version: ApiVersion = None) -> dict:
     properties = _properties(await json_body(request))
     fields = _typed(properties, "modeltype", MODEL_TYPES)
-    return _register(request, response, (subscription, resource_group, workspace), "model",
-                     name, version, _uri(properties, "modelUri"),
-                     schemas.fill_defaults("model", fields))
+    return await _register(request, response, (subscription, resource_group, workspace), "model",
+                     name, version, _uri(properties, "modelUri"), fields)
 
 
 @router.put(WS + "/data/{name}/versions/{version}")
@@ -165,7 +165,7 @@ async def put_data_version(request: Request, response: Response, subscription: s
     fields = _typed(properties, "datatype", DATA_TYPES)
     if "type" not in fields:
         raise ValidationError("properties.dataType is required: uri_folder or uri_file")
-    return _register(request, response, (subscription, resource_group, workspace), "data",
+    return await _register(request, response, (subscription, resource_group, workspace), "data",
                      name, version, _uri(properties, "dataUri"), fields)
 
 
@@ -174,10 +174,13 @@ async def put_environment_version(request: Request, response: Response, subscrip
                                   resource_group: str, workspace: str, name: str, version: str,
                                   api_version: ApiVersion = None) -> dict:
     properties = _properties(await json_body(request))
-    if not properties.get("image") and not properties.get("build"):
+    if properties.get("build"):
+        raise NotSupportedError("environments built from a build context are not supported; "
+                                "give properties.image (and condaFile)")
+    if not properties.get("image"):
         raise ValidationError("properties.image is required: the environment's base image")
     svc = service(request, subscription, resource_group, workspace)
-    body, created = svc.register_inline_environment(name, version, {
+    body, created = await run_in_threadpool(svc.register_inline_environment, name, version, {
         **_common(properties), "image": properties.get("image"),
         "conda_file": properties.get("condafile")})
     response.status_code = 201 if created else 200
@@ -187,10 +190,12 @@ async def put_environment_version(request: Request, response: Response, subscrip
 # ----------------------------------------------------------------------------- helpers
 
 
-def _register(request: Request, response: Response, scope: tuple[str, str, str], kind: str,
-              name: str, version: str, uri: str, fields: dict) -> dict:
+async def _register(request: Request, response: Response, scope: tuple[str, str, str],
+                    kind: str, name: str, version: str, uri: str, fields: dict) -> dict:
+    """Downloads and copies happen in a worker thread: the server keeps answering."""
     svc = service(request, *scope)
-    body, created = svc.register_uploaded(kind, name, version, uri, fields)
+    body, created = await run_in_threadpool(svc.register_uploaded, kind, name, version, uri,
+                                            fields)
     response.status_code = 201 if created else 200
     return _version_out(svc, kind, body)
 
@@ -204,22 +209,22 @@ def _properties(body: dict) -> dict:
 
 def _uri(properties: dict, field: str) -> str:
     uri = properties.get(field.lower())
-    if not uri:
-        raise ValidationError(f"properties.{field} is required: where the files were uploaded")
-    return str(uri)
+    if not uri or not isinstance(uri, str):
+        raise ValidationError(f"properties.{field} is required, a string: where the files were "
+                              "uploaded")
+    return uri
 
 
 def _typed(properties: dict, field: str, types: dict[str, str]) -> dict[str, Any]:
     """The common fields, plus ``type`` from Azure's spelling (``UriFolder``, ``custom_model``)."""
     fields = _common(properties)
-    given = str(properties.get(field) or "")
-    if given:
-        fields["type"] = types.get(given.lower().replace("_", ""), given)
+    given = properties.get(field)
+    if given:  # an unknown spelling is left for the schema to refuse
+        fields["type"] = types.get(str(given).lower().replace("_", ""), given)
     return fields
 
 
 def _common(properties: dict) -> dict[str, Any]:
     fields = {"description": properties.get("description"), "tags": properties.get("tags"),
-              "properties": properties.get("properties"),
-              "is_anonymous": properties.get("isanonymous")}
+              "properties": properties.get("properties")}
     return {k: v for k, v in fields.items() if v not in (None, {}, "")}

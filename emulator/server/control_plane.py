@@ -9,6 +9,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.server import security, translate
@@ -191,8 +192,9 @@ async def put_deployment(request: Request, response: Response, subscription: str
     existed = found is not None and svc.store.get("deployment", deployment,
                                                   parent=found["name"]) is not None
     data = translate.deployment_in(deployment, endpoint, body)
-    document = svc.create_deployment_from(Document(data, "request body", {}), Path.cwd(),
-                                          skip_script_validation=False)
+    document = await run_in_threadpool(  # registers and copies model and code
+        svc.create_deployment_from, Document(data, "request body", {}), Path.cwd(),
+        skip_script_validation=False)
     response.status_code = 200 if existed else 201
     response.headers.update(operation_header(request, subscription))
     return translate.deployment_out(svc.store, document, {})

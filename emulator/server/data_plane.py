@@ -4,6 +4,7 @@ reports it (token audience https://ml.azure.com)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import ResourceNotFoundError
 from emulator.server import security, translate
@@ -38,8 +39,9 @@ async def invoke(request: Request, endpoint: str,
     body = await json_body(request)
     svc = service(request)
     arguments = translate.invoke_in(body)
-    document = svc.invoke(endpoint, deployment_name=azureml_model_deployment or None,
-                          **arguments)
+    document = await run_in_threadpool(  # lists the input, checks the output
+        lambda: svc.invoke(endpoint, deployment_name=azureml_model_deployment or None,
+                           **arguments))
     return translate.batch_job_out(document, endpoint_id(svc, endpoint))
 
 

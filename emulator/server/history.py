@@ -94,7 +94,7 @@ async def resolved_uris(request: Request, subscription: str, resource_group: str
         record = _record(request, match["workspace"], match["run"])
         parsed = parse_datastore_uri(record.output_uri or "")
         if parsed is not None:
-            folder = parsed[1] if parsed[1].endswith("/") else parsed[1].rsplit("/", 1)[0] + "/"
+            folder = parsed[1].rstrip("/") + "/"  # a job's output URI names its folder
             resolved[asset_id] = {"uri": (
                 f"azureml://subscriptions/{subscription}/resourcegroups/{resource_group}/"
                 f"workspaces/{match['workspace']}/datastores/{parsed[0]}/paths/{folder}")}

@@ -39,9 +39,6 @@ def serve(host: str, port: int, workspace: str | None = None,
 
         ca, cert, key = ensure_certificates(home)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    storage = contextlib.nullcontext()
-    if with_azurite:
-        storage = _start_azurite(home, cert, key, ca)
     url = f"{'https' if azure_compatible else 'http'}://{shown}:{bound}"
     record = home / "server.json"
     home.mkdir(parents=True, exist_ok=True)
@@ -62,7 +59,9 @@ def serve(host: str, port: int, workspace: str | None = None,
     # it started: this one, so Azurite is stopped on the way out instead of orphaned.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        with storage:
+        with contextlib.ExitStack() as stack:
+            if with_azurite:
+                stack.enter_context(_start_azurite(home, cert, key, ca))
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         with contextlib.suppress(OSError):
@@ -75,8 +74,14 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def _start_azurite(home, certificate, key, ca):
     """Azurite as the workspace blob store, or a warning and a server without it."""
-    from emulator.azurite import Azurite, StorageUnavailableError
+    from emulator.azurite import Azurite, running
+    from emulator.exceptions import StorageUnavailableError
 
+    shared = running(home)
+    if shared is not None:  # another server of this home runs one; two would share its files
+        click.echo(f"Azurite of this home already serves workspaceblobstore at "
+                   f"{shared['account_url']} (pid {shared['pid']}); using it", err=True)
+        return contextlib.nullcontext()
     try:
         azurite = Azurite(home, certificate, key, ca)
     except StorageUnavailableError as exc:

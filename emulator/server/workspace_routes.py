@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
 from emulator.server import security
 from emulator.server.control_plane import (
     WS,
@@ -120,17 +120,19 @@ async def put_compute(request: Request, response: Response, subscription: str,
                               "register kubernetes and dask computes with 'batch-emulator ml "
                               "compute create'")
     scale = lower_keys(lower_keys(properties.get("properties")).get("scalesettings"))
-    settings = {"size": lower_keys(properties.get("properties")).get("vmsize"),
+    settings = {"name": name, "type": "amlcompute",
+                "size": lower_keys(properties.get("properties")).get("vmsize"),
                 "min_instances": scale.get("minnodecount"),
                 "max_instances": scale.get("maxnodecount"),
                 "idle_time_before_scale_down": iso_seconds(
                     scale.get("nodeidletimebeforescaledown")),
                 "description": properties.get("description")}
     svc = service(request, subscription, resource_group, workspace)
-    existed = svc.store.get("compute", name) is not None
-    body = svc.create_compute(set_values=[f"{k}={v}" for k, v in settings.items()
-                                          if v not in (None, "")],
-                              name=name, type="amlcompute")
-    response.status_code = 200 if existed else 201
+    existing = svc.store.get("compute", name)
+    if existing is not None and existing["type"] != "amlcompute":
+        raise ConflictError(f"compute {name} is a {existing['type']} compute; a compute's type "
+                            "cannot change: delete it first or choose another name")
+    body = svc.create_compute(base={k: v for k, v in settings.items() if v not in (None, "")})
+    response.status_code = 200 if existing else 201
     response.headers.update(operation_header(request, subscription))
     return compute_out(svc, body)

@@ -97,9 +97,15 @@ class AssetOperations:
     # ----------------------------------------------------------------- compute & datastores
 
     def create_compute(self, file: str | None = None, set_values: Iterable[str] = (),
-                       **fields: Any) -> dict:
+                       base: dict | None = None, **fields: Any) -> dict:
+        """From a YAML, ``--set`` items and flags, or a ``base`` document (REST bodies)."""
         flags = [f"{k}={v}" for k, v in fields.items() if v is not None]
-        body = load_resource("compute", file, [*set_values, *flags])
+        body = load_resource("compute", file, [*set_values, *flags], base=base)
+        if body["type"] == "amlcompute" and \
+                int(body.get("min_instances") or 0) > int(body["max_instances"]):
+            raise ValidationError(f"compute {body['name']}: min_instances "
+                                  f"{body['min_instances']} is above max_instances "
+                                  f"{body['max_instances']}; raise max_instances")
         body["id"] = assets.arm_id(self.store, "computes", body["name"])
         body["provisioning_state"] = "Succeeded"
         self.store.put("compute", body["name"], body)

@@ -9,9 +9,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from emulator import assets, azurite, datastores, mlflow_models
-from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.exceptions import (
+    ConflictError,
+    ResourceNotFoundError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from emulator.uris import parse_datastore_uri
+from emulator.validation import load_resource
 from emulator.workspace import DEFAULT_DATASTORE
 
 UPLOAD_FOLDER = "LocalUpload"
@@ -23,7 +31,7 @@ class UploadOperations:
     def require_blob_store(self) -> datastores.RemoteStore:
         store = self.blob_store()
         if store is None:
-            raise azurite.StorageUnavailableError(
+            raise StorageUnavailableError(
                 f"{DEFAULT_DATASTORE} needs Azurite, and this home's is not running; start "
                 f"'batch-emulator serve --azure-compatible' ({azurite.INSTALL_HINT})")
         return store
@@ -43,14 +51,15 @@ class UploadOperations:
     def register_uploaded(self, kind: str, name: str, version: str, uri: str,
                           fields: dict[str, Any]) -> tuple[dict, bool]:
         """Register ``kind`` ``name:version`` from ``uri`` (a datastore URI or a blob URL of
-        the workspace blob store); (asset, created). A second PUT of a version is answered
-        with the version as registered, as Azure's asset versions are immutable."""
-        existing = self.store.get(kind, name, version=version)
+        the workspace blob store); (asset, created). Versions are immutable, as in Azure: the
+        same PUT again is answered with the version, a different one is refused."""
+        uri = str(uri).split("?", 1)[0]  # a SAS is for the upload, not for the record
+        document = self._checked(kind, {**fields, "name": name, "version": version, "path": uri})
+        existing = self._existing(kind, document, ("path", "type"))
         if existing is not None:
             return existing, False
         with tempfile.TemporaryDirectory(prefix="batch-emulator-upload-") as scratch:
             source = self._fetch(uri, Path(scratch))
-            document = {**fields, "name": name, "version": version, "path": uri}
             if kind == "model" and document.get("type") == "mlflow_model":
                 document["flavors"] = mlflow_models.flavors(source)
             return assets.register(self.store, kind, document, source), True
@@ -58,23 +67,51 @@ class UploadOperations:
     def find_code(self, content_hash: str) -> list[dict]:
         """Registered code versions with this SDK content hash (the SDK's reuse check)."""
         return [body for body in self.store.list("code")
-                if (body.get("properties") or {}).get("hash_sha256") == content_hash]
+                if isinstance(body.get("properties"), dict)
+                and body["properties"].get("hash_sha256") == content_hash]
 
     def register_inline_environment(self, name: str, version: str,
                                     fields: dict[str, Any]) -> tuple[dict, bool]:
         """An environment whose conda file comes as text in the request (the SDK's way)."""
-        existing = self.store.get("environment", name, version=version)
+        conda = fields.get("conda_file")
+        if isinstance(conda, dict):
+            conda = yaml.safe_dump(conda, sort_keys=False)
+        if conda is not None and not isinstance(conda, str):
+            raise ValidationError("properties.condaFile must be the conda file's YAML text")
+        document = {k: v for k, v in fields.items() if k != "conda_file" and v is not None}
+        document = self._checked("environment", {**document, "name": name, "version": version,
+                                                 **({"conda_file": "conda.yml"} if conda else {})})
+        existing = self._existing("environment", document, ("image",))
         if existing is not None:
             return existing, False
-        document = {k: v for k, v in fields.items() if k != "conda_file" and v is not None}
-        document.update(name=name, version=version)
-        if not fields.get("conda_file"):
+        if not conda:
             return assets.register(self.store, "environment", document, None), True
         with tempfile.TemporaryDirectory(prefix="batch-emulator-upload-") as scratch:
-            conda = Path(scratch) / "conda.yml"
-            conda.write_text(str(fields["conda_file"]), encoding="utf-8")
-            document["conda_file"] = "conda.yml"
-            return assets.register(self.store, "environment", document, conda), True
+            conda_path = Path(scratch) / "conda.yml"
+            conda_path.write_text(conda, encoding="utf-8")
+            return assets.register(self.store, "environment", document, conda_path), True
+
+    def _checked(self, kind: str, document: dict) -> dict:
+        """The document validated by the kind's schema, defaults filled (code has none: its
+        few fields are checked here)."""
+        if kind != "code":
+            return load_resource(kind, base=document)
+        for key, expected in (("description", str), ("tags", dict), ("properties", dict)):
+            if key in document and not isinstance(document[key], expected):
+                raise ValidationError(f"properties.{key} must be a "
+                                      f"{'string' if expected is str else 'JSON object'}")
+        return document
+
+    def _existing(self, kind: str, document: dict, identity: tuple[str, ...]) -> dict | None:
+        existing = self.store.get(kind, document["name"], version=document["version"])
+        if existing is None:
+            return None
+        changed = [key for key in identity if existing.get(key) != document.get(key)]
+        if changed:
+            raise ConflictError(f"{kind} {document['name']} version {document['version']} "
+                                f"exists with another {changed[0]}; versions are immutable: "
+                                "register a new version")
+        return existing
 
     def _fetch(self, uri: str, scratch: Path) -> Path:
         parsed = parse_datastore_uri(uri)
@@ -88,7 +125,7 @@ class UploadOperations:
             return datastores.download_tree(remote[0], remote[1], scratch)
         store = self.require_blob_store()
         prefix = store.url("") + "/"
-        if not uri.split("?", 1)[0].startswith(prefix):
+        if not uri.startswith(prefix):
             raise ValidationError(f"{uri} is not in the workspace blob store ({prefix}); upload "
                                   "the artifact there or pass an azureml://datastores/ URI")
-        return datastores.download_tree(store, uri.split("?", 1)[0][len(prefix):], scratch)
+        return datastores.download_tree(store, uri[len(prefix):], scratch)

@@ -198,3 +198,13 @@ def test_without_azurite_the_server_says_how_to_install_it(tmp_path):
         errors = stop_server(process)
     assert "Azurite was not found; install Node.js 18+ and run 'npm install -g azurite@3'" \
         in errors
+
+
+def test_a_second_server_on_the_home_shares_its_azurite(azure_compatible_server):
+    home, _ = azure_compatible_server
+    first = azurite.running(home)
+    process, exports = start_server(home)
+    second_errors = stop_server(process)
+    assert f"already serves workspaceblobstore at {first['account_url']}" in second_errors
+    assert azurite.running(home) == first  # the first server's Azurite serves on
+    assert exports["REQUESTS_CA_BUNDLE"] == first["ca"]
