@@ -22,6 +22,8 @@ from pathlib import Path
 
 import _common as common
 
+from emulator.azure import AzureCompatibleServer
+
 ROOT = common.BENCH_DIR.parent
 FLOW = ROOT / "tests" / "server" / "sdk_flow.py"
 MNIST = ROOT / "fixtures" / "seed" / "mnist"
@@ -33,32 +35,19 @@ def one_flow(root: Path) -> dict:
     env = {**os.environ, "BATCH_EMULATOR_HOME": str(home)}
     if REPO_AZURITE.exists():
         env.setdefault("BATCH_EMULATOR_AZURITE", str(REPO_AZURITE))
-    server = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
-                               "--azure-compatible"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        exports = {}
-        while len(exports) < 3:
-            line = server.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the server did not start: {server.stderr.read()}")
-            name, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[name] = value
+    with AzureCompatibleServer(home, env=env) as server:
         subprocess.run([sys.executable, "-m", "emulator", "ml", "compute", "create", "-n",
                         "batch-cluster", "--type", "amlcompute", "--set", "max_instances=1",
                         "-o", "none"], env=env, check=True)
         started = time.monotonic()
         result = subprocess.run([sys.executable, str(FLOW), str(MNIST), str(root / "download"),
-                                 str(root / "other")], env={**env, **exports},
+                                 str(root / "other")], env={**env, **server.exports},
                                 capture_output=True, text=True, timeout=300)
         total = time.monotonic() - started
-        if result.returncode != 0:
-            raise RuntimeError(result.stderr[-2000:])
-        seen = json.loads(result.stdout.strip().splitlines()[-1])
-        return {"flow": seen["seconds"], "with_imports": total, "status": seen["status"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"flow": seen["seconds"], "with_imports": total, "status": seen["status"]}
 
 
 def main() -> int:

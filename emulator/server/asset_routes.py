@@ -138,35 +138,40 @@ def start_pending_upload(request: Request, subscription: str, resource_group: st
             "pendingUploadType": "TemporaryBlobReference"}
 
 
-@router.put(WS + "/codes/{name}/versions/{version}")
-async def put_code_version(request: Request, response: Response, subscription: str,
-                           resource_group: str, workspace: str, name: str, version: str,
-                           api_version: ApiVersion = None) -> dict:
-    properties = _properties(await json_body(request))
-    return await _register(request, response, (subscription, resource_group, workspace), "code",
-                     name, version, _uri(properties, "codeUri"), _common(properties))
+# kind: (the body's URI field, its type field and Azure's spellings, whether a type is needed)
+UPLOADED: dict[str, tuple[str, str | None, dict[str, str], bool]] = {
+    "code": ("codeUri", None, {}, False),
+    "model": ("modelUri", "modelType", MODEL_TYPES, False),
+    "data": ("dataUri", "dataType", DATA_TYPES, True),
+}
 
 
-@router.put(WS + "/models/{name}/versions/{version}")
-async def put_model_version(request: Request, response: Response, subscription: str,
-                            resource_group: str, workspace: str, name: str, version: str,
-                            api_version: ApiVersion = None) -> dict:
-    properties = _properties(await json_body(request))
-    fields = _typed(properties, "modeltype", MODEL_TYPES)
-    return await _register(request, response, (subscription, resource_group, workspace), "model",
-                     name, version, _uri(properties, "modelUri"), fields)
+def _upload_route(kind: str) -> None:
+    """PUT of a version whose files the SDK uploaded; the download and copy happen in a
+    worker thread, so the server keeps answering."""
+    uri_field, type_field, types, type_needed = UPLOADED[kind]
+
+    async def put_version(request: Request, response: Response, subscription: str,
+                          resource_group: str, workspace: str, name: str, version: str,
+                          api_version: ApiVersion = None) -> dict:
+        properties = _properties(await json_body(request))
+        fields = _typed(properties, type_field.lower(), types) if type_field else \
+            _common(properties)
+        if type_needed and "type" not in fields:
+            raise ValidationError(f"properties.{type_field} is required: "
+                                  f"{' or '.join(sorted(set(types.values())))}")
+        svc = service(request, subscription, resource_group, workspace)
+        body, created = await run_in_threadpool(svc.register_uploaded, kind, name, version,
+                                                _uri(properties, uri_field), fields)
+        response.status_code = 201 if created else 200
+        return _version_out(svc, kind, body)
+
+    router.add_api_route(f"{WS}/{assets.SEGMENTS[kind]}/{{name}}/versions/{{version}}",
+                         put_version, methods=["PUT"])
 
 
-@router.put(WS + "/data/{name}/versions/{version}")
-async def put_data_version(request: Request, response: Response, subscription: str,
-                           resource_group: str, workspace: str, name: str, version: str,
-                           api_version: ApiVersion = None) -> dict:
-    properties = _properties(await json_body(request))
-    fields = _typed(properties, "datatype", DATA_TYPES)
-    if "type" not in fields:
-        raise ValidationError("properties.dataType is required: uri_folder or uri_file")
-    return await _register(request, response, (subscription, resource_group, workspace), "data",
-                     name, version, _uri(properties, "dataUri"), fields)
+for _kind in UPLOADED:
+    _upload_route(_kind)
 
 
 @router.put(WS + "/environments/{name}/versions/{version}")
@@ -188,16 +193,6 @@ async def put_environment_version(request: Request, response: Response, subscrip
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-async def _register(request: Request, response: Response, scope: tuple[str, str, str],
-                    kind: str, name: str, version: str, uri: str, fields: dict) -> dict:
-    """Downloads and copies happen in a worker thread: the server keeps answering."""
-    svc = service(request, *scope)
-    body, created = await run_in_threadpool(svc.register_uploaded, kind, name, version, uri,
-                                            fields)
-    response.status_code = 201 if created else 200
-    return _version_out(svc, kind, body)
 
 
 def _properties(body: dict) -> dict:

@@ -17,49 +17,22 @@ pytest.importorskip("azure.ai.ml", reason="needs azure-ai-ml (the test extras pi
 httpx = pytest.importorskip("httpx")
 
 from emulator import azurite  # noqa: E402
-from tests.helpers import require_azurite, run_cli, wait_for  # noqa: E402
+from emulator.azure import AzureCompatibleServer  # noqa: E402
+from tests.helpers import require_azurite, run_cli  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 HERE = Path(__file__).resolve().parent
 pytestmark = [pytest.mark.azure_sdk, pytest.mark.slow]
 
 
-def start_server(home: Path, *options: str, env: dict | None = None):
-    """``serve --azure-compatible`` in a subprocess: (process, exports it printed)."""
-    env = {**os.environ, **(env or {}), "BATCH_EMULATOR_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
-                                "--azure-compatible", *options], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    exports = {}
-    while len(exports) < 3:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the server did not start: {process.stderr.read()}")
-        name, _, value = line.removeprefix("export ").strip().partition("=")
-        exports[name] = value
-    base = exports["ARM_CLOUD_METADATA_URL"].split("/metadata/")[0]
-    ca = ssl.create_default_context(cafile=exports["REQUESTS_CA_BUNDLE"])
-    wait_for(lambda: httpx.get(f"{base}/health", verify=ca).status_code == 200, 30, "HTTPS")
-    return process, exports
-
-
-def stop_server(process) -> str:
-    process.terminate()
-    process.wait(timeout=30)
-    process.stdout.close()
-    errors = process.stderr.read()
-    process.stderr.close()
-    return errors
-
-
 @pytest.fixture
 def azure_compatible_server(tmp_path, monkeypatch):
     require_azurite()
     home = tmp_path / "home"
-    process, exports = start_server(home)
+    server = AzureCompatibleServer(home)
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(home))
-    yield home, exports
-    stop_server(process)
+    yield home, server.exports
+    server.stop()
     assert azurite.running(home) is None  # Azurite stopped with the server
 
 
@@ -180,9 +153,9 @@ def test_azure_storage_blob_reads_and_writes_the_workspace_blob_store(
 
 def test_without_azurite_the_server_says_how_to_install_it(tmp_path):
     home = tmp_path / "home"
-    process, exports = start_server(home, env={"BATCH_EMULATOR_AZURITE": str(tmp_path / "none")})
+    server = AzureCompatibleServer(home, env={"BATCH_EMULATOR_AZURITE": str(tmp_path / "none")})
+    exports, base = server.exports, server.url
     try:
-        base = exports["ARM_CLOUD_METADATA_URL"].split("/metadata/")[0]
         token = run_cli("account", "get-access-token", "--query", "accessToken", "-o", "tsv",
                         env={"BATCH_EMULATOR_HOME": str(home)})[1].strip()
         workspace = (f"{base}/subscriptions/s/resourceGroups/rg/providers/"
@@ -195,7 +168,7 @@ def test_without_azurite_the_server_says_how_to_install_it(tmp_path):
         assert httpx.get(f"{workspace}/batchEndpoints", verify=ca,
                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
     finally:
-        errors = stop_server(process)
+        errors = server.stop()
     assert "Azurite was not found; install Node.js 18+ and run 'npm install -g azurite@3'" \
         in errors
 
@@ -203,8 +176,8 @@ def test_without_azurite_the_server_says_how_to_install_it(tmp_path):
 def test_a_second_server_on_the_home_shares_its_azurite(azure_compatible_server):
     home, _ = azure_compatible_server
     first = azurite.running(home)
-    process, exports = start_server(home)
-    second_errors = stop_server(process)
+    second = AzureCompatibleServer(home)
+    exports, second_errors = second.exports, second.stop()
     assert f"already serves workspaceblobstore at {first['account_url']}" in second_errors
     assert azurite.running(home) == first  # the first server's Azurite serves on
     assert exports["REQUESTS_CA_BUNDLE"] == first["ca"]
