@@ -95,7 +95,7 @@ def make_deployment(tmp_path, trace_dir) -> Callable[..., Path]:
 @pytest.fixture
 def run_job(home, dask_scheduler_address) -> Callable:
     """``run_job(yaml, input, **options)``: run on the session cluster and wait (deadline 120 s)."""
-    from emulator.jobs import run_batch_job
+    from emulator import run_batch_job
 
     def run(deployment, input_path, **options):
         options.setdefault("scheduler_address", dask_scheduler_address)
@@ -106,7 +106,7 @@ def run_job(home, dask_scheduler_address) -> Callable:
 
 @pytest.fixture
 def start_job(home, dask_scheduler_address) -> Callable:
-    from emulator.jobs import start_batch_job
+    from emulator import start_batch_job
 
     def start(deployment, input_path, **options):
         options.setdefault("scheduler_address", dask_scheduler_address)

@@ -36,7 +36,7 @@ class EmulatorCredential:
         self.home = Path(home) if home else Workspace.open().home
 
     def get_token(self, *scopes: str, **kwargs: Any):
-        from emulator.auth import issue_token
+        from emulator.workspace.auth import issue_token
 
         resource = (scopes[0] if scopes else "https://management.azure.com").removesuffix(
             "/.default").rstrip("/")

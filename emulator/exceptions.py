@@ -13,15 +13,18 @@ from __future__ import annotations
 
 
 class EmulatorError(Exception):
-    """Base of every error the emulator raises on purpose."""
+    """Base of every error the emulator raises on purpose. ``detail`` is the long story (a
+    tool's full output, a traceback) kept for logs; the message stays one line."""
 
     code = "UserError"
     http_status = 400
     exit_code = 1
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
+        self.args = (message, detail) if detail else (message,)
         self.message = message
+        self.detail = detail
 
     def __str__(self) -> str:
         return self.message
@@ -47,6 +50,8 @@ class NotSupportedError(EmulatorError):
 
 
 class ResourceNotFoundError(EmulatorError):
+    """A named endpoint, deployment, job, asset, datastore or file does not exist."""
+
     code = "ResourceNotFound"
     http_status = 404
     exit_code = 3
@@ -96,6 +101,39 @@ class StorageUnavailableError(EmulatorError):
     code = "StorageUnavailable"
     http_status = 503
     exit_code = 6
+
+
+class MissingObjectError(ResourceNotFoundError):
+    """An object a job or a registration needs is not in its object store."""
+
+
+class AuthenticationError(EmulatorError):
+    """A missing, malformed, forged or expired access token."""
+
+    code = "InvalidAuthenticationToken"
+    http_status = 401
+    exit_code = 7
+
+
+class AudienceError(AuthenticationError):
+    """A valid token for another resource (the control plane's for the data plane...)."""
+
+    code = "InvalidAuthenticationTokenAudience"
+
+
+class EnvironmentBuildError(EmulatorError):
+    """An isolated environment could not be built (uv's output in ``detail``)."""
+
+    code = "EnvironmentBuildFailed"
+    exit_code = 8
+
+
+class ServerError(EmulatorError):
+    """``serve`` cannot listen where it was asked to."""
+
+    code = "ServerError"
+    http_status = 503
+    exit_code = 9
 
 
 class ConflictError(EmulatorError):

@@ -14,7 +14,7 @@ def require_azurite() -> None:
     installs it into tools/azurite with npm ci)."""
     import pytest
 
-    from emulator import azurite
+    from emulator.workspace import azurite
 
     if REPO_AZURITE.exists():
         os.environ.setdefault("BATCH_EMULATOR_AZURITE", str(REPO_AZURITE))

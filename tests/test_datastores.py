@@ -12,9 +12,9 @@ pytest.importorskip("s3fs", reason="S3 datastores need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
 
 from emulator import azurite  # noqa: E402
-from emulator.azurite import Azurite  # noqa: E402
-from emulator.datastores import RemoteStore, publish  # noqa: E402
 from emulator.exceptions import OutputExistsError  # noqa: E402
+from emulator.workspace.azurite import Azurite  # noqa: E402
+from emulator.workspace.datastores import RemoteStore, publish  # noqa: E402
 from tests.helpers import require_azurite, run_cli  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
@@ -178,8 +178,8 @@ def test_an_azure_blob_datastore_reads_inputs_and_publishes_once(store_endpoint,
 
 def test_object_names_never_climb_out_of_the_folder_they_are_copied_to(blob_container,
                                                                         tmp_path):
-    from emulator.datastores import download_tree, list_files
     from emulator.exceptions import InputError
+    from emulator.workspace.datastores import download_tree, list_files
 
     server, container = blob_container
     store = RemoteStore("azureblob", "scoring", {

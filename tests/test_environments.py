@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator import environments
-from emulator.environments import EnvironmentSpec, apply_overrides, check, from_conda_file
+from emulator.engine import environments
+from emulator.engine.environments import EnvironmentSpec, apply_overrides, check, from_conda_file
 from tests.helpers import run_cli
 
 CLICK = metadata.version("click")  # a dependency of the emulator: always installed

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.engine.record import JobRecord
 from emulator.exceptions import InputError, OutputExistsError, ScoringScriptError, ValidationError
+from emulator.jobs.record import JobRecord
 from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
 from tests.helpers import pid_alive, trace_lines, wait_for
 
@@ -315,7 +315,7 @@ def test_cancel_kills_running_scoring_processes_and_leaves_no_results(
 
 def test_cancel_request_file_stops_a_job_from_another_process(
         make_deployment, make_inputs, start_job, trace_dir):
-    from emulator.jobs import request_cancel
+    from emulator.jobs.launch import request_cancel
 
     inputs = make_inputs(2)
     job = start_job(make_deployment("hang.py"), inputs)
@@ -461,7 +461,7 @@ def test_logs_follow_azures_layout(make_deployment, make_inputs, run_job):
 @pytest.mark.slow
 def test_instance_count_starts_that_many_workers_on_a_local_cluster(
         make_deployment, make_inputs, home):
-    from emulator.jobs import run_batch_job
+    from emulator import run_batch_job
 
     inputs = make_inputs(8)
     job = run_batch_job(make_deployment("succeed_list.py", instance_count=2, mini_batch_size=1),

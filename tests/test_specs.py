@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator import schemas
 from emulator.exceptions import NotSupportedError, ScoringScriptError, ValidationError
-from emulator.specs import BatchDeploymentSettings, load_deployment, validate_invoke_overrides
+from emulator.model import schemas
+from emulator.model.loader import load_deployment
+from emulator.model.specs import BatchDeploymentSettings, validate_invoke_overrides
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deployments"
 

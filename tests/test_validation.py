@@ -10,9 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from emulator import schemas, validation
 from emulator.exceptions import NotSupportedError, ValidationError
-from emulator.validation import KINDS, detect_kind, load_resource, validate_files
+from emulator.model import schemas, validation
+from emulator.model.validation import KINDS, detect_kind, load_resource, validate_files
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML = ROOT / "fixtures" / "yaml"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from emulator.cli.common import az_command, set_option
-from emulator.exceptions import ValidationError
+from emulator.exceptions import JobFailedError, ValidationError
 
 batch_endpoint = click.Group("batch-endpoint", help="Manage batch endpoints and invoke them.")
 batch_deployment = click.Group("batch-deployment", help="Manage batch deployments.")
@@ -246,5 +244,4 @@ def _stream(service, name: str) -> None:
         click.echo(line)
     status = service.show_job(name)["status"]
     if status != "Completed":
-        click.echo(f"ERROR: job {name} ended {status}", err=True)
-        sys.exit(5)
+        raise JobFailedError(f"job {name} ended {status}")

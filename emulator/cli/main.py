@@ -12,7 +12,9 @@ import click
 from emulator import __version__
 from emulator.cli import assets, endpoints
 from emulator.cli.common import az_command, expand_multi_value_options
-from emulator.exceptions import EmulatorError
+from emulator.exceptions import EmulatorError, JobFailedError
+
+INTERRUPTED = 130  # the shell's exit code for Ctrl+C
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,7 +66,7 @@ def account_show(service):
               help="Accepted for az compatibility.")
 def configure(service, defaults, list_defaults, scope):
     """Set or list defaults, as 'az configure'."""
-    from emulator.config import read_defaults, write_defaults
+    from emulator.workspace.config import read_defaults, write_defaults
 
     home = service.workspace.home
     values = write_defaults(home, list(defaults)) if defaults else read_defaults(home)
@@ -101,7 +103,7 @@ def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bo
               help="Validate as this kind instead of detecting it.")
 def validate(files, kind):
     """Check YAML files against the schemas; print every error as file:line: path: message."""
-    from emulator.validation import validate_files
+    from emulator.model.validation import validate_files
 
     errors = validate_files(list(files), kind)
     for error in errors:
@@ -122,19 +124,20 @@ def validate(files, kind):
 @click.option("--set", "set_values", multiple=True,
               help="Invoke override PATH=VALUE, e.g. retry_settings.timeout=10.")
 @click.option("--scheduler-address", help="Run on an existing Dask scheduler (tcp://host:port).")
+@click.option("--workspace-name", "-w", help="Workspace the job is recorded in.")
 def run_command(file, input_, output_path, job_name, mini_batch_size, instance_count,
-                set_values, scheduler_address) -> None:
+                set_values, scheduler_address, workspace_name) -> None:
     """Run a deployment YAML on an input in this process, without endpoints, and wait."""
-    from emulator.jobs import run_batch_job
+    from emulator.service import BatchService
 
     overrides = dict(_split_set(item) for item in set_values)
-    job = run_batch_job(file, input_, output_path=output_path, job_name=job_name,
-                        mini_batch_size=mini_batch_size, instance_count=instance_count,
-                        overrides=overrides, scheduler_address=scheduler_address)
+    job = BatchService(workspace=workspace_name).start_job(
+        file, input_, output_path=output_path, job_name=job_name,
+        mini_batch_size=mini_batch_size, instance_count=instance_count, overrides=overrides,
+        scheduler_address=scheduler_address).wait()
     click.echo(json.dumps(job.to_dict(), indent=2, default=str))
     if job.status != "Completed":
-        click.echo(f"ERROR: job {job.name} {job.status}: {job.error}", err=True)
-        sys.exit(5)
+        raise JobFailedError(f"job {job.name} {job.status}: {job.error}")
 
 
 @cli.command("demo")
@@ -142,24 +145,25 @@ def run_command(file, input_, output_path, job_name, mini_batch_size, instance_c
               help="Emulator home for the demo (default: a new temporary folder).")
 def demo_command(home: str | None) -> None:
     """Score the bundled demo data with the bundled deployment and show predictions.csv."""
-    from emulator.jobs import run_batch_job
+    from emulator.service import BatchService
 
     demo = Path(__file__).resolve().parents[1] / "demo"
     home = home or tempfile.mkdtemp(prefix="batch-emulator-demo-")
     click.echo(f"deployment: {demo / 'deployment.yml'}\ninput:      {demo / 'data'}")
-    job = run_batch_job(demo / "deployment.yml", demo / "data", home=home)
+    job = BatchService(home=home).start_job(demo / "deployment.yml", demo / "data").wait()
     click.echo(f"job {job.name}: {job.status}; {job.files_succeeded} of {job.files_total} "
                f"files succeeded in {job.mini_batches_total} mini-batches")
     click.echo(f"logs:       {job.job_folder}/logs")
     if job.status != "Completed":
-        click.echo(f"ERROR: {job.error}", err=True)
-        sys.exit(5)
+        raise JobFailedError(f"job {job.name} {job.status}: {job.error}")
     click.echo(f"results:    {job.output_file}\n")
     lines = Path(job.output_file).read_text(encoding="utf-8").splitlines()
     for line in lines[:10]:
         click.echo(f"  {line}")
     if len(lines) > 10:
         click.echo(f"  ... {len(lines) - 10} more rows")
+    click.echo(f"\nthe job is in {home}: BATCH_EMULATOR_HOME={home} batch-emulator ml job show "
+               f"--name {job.name}")
 
 
 def _split_set(item: str) -> tuple[str, object]:
@@ -186,15 +190,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("ERROR: aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.ClickException as exc:
         if debug:
             raise
         context = f" (in '{exc.ctx.command_path}')" if getattr(exc, "ctx", None) else ""
         click.echo(f"ERROR: {exc.format_message()}{context}", err=True)
         sys.exit(exc.exit_code)
-    except TimeoutError as exc:
+    except TimeoutError as exc:  # a wait ran out: the job did not end as asked
         click.echo(f"ERROR: {exc}", err=True)
-        sys.exit(5)
+        sys.exit(JobFailedError.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(INTERRUPTED)

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from emulator.engine.scorers import InitFailed, ScriptInvalid, prepare_scorer
 from emulator.engine.tasks import RUN_DONE, RUN_EXCEPTION, RUN_TIMEOUT, Attempt, ScoringContext
 from emulator.scoring import bootstrap
 
@@ -28,16 +29,11 @@ _IMPORT_LOCK = threading.Lock()
 
 
 class InProcessScorer:
-    """The in-process stand-in for ``worker.ScoringProcess`` (same methods)."""
+    """The in-process stand-in for ``scorers.ScoringProcess`` (same methods)."""
 
     def __init__(self, ctx: ScoringContext, instance: str, number: int):
-        from emulator.engine.worker import InitFailed, ScriptInvalid
-
-        self._init_failed, self._script_invalid = InitFailed, ScriptInvalid
         self.ctx = ctx
         self.name = f"process{number:03d}"
-        from emulator.engine.worker import prepare_scorer
-
         _, self.error_log, variables = prepare_scorer(ctx, instance, self.name)
         os.environ.update(variables)
         self._run = None
@@ -52,17 +48,17 @@ class InProcessScorer:
             try:
                 module = bootstrap._load_script(self.ctx.scoring_script)
             except BaseException as exc:  # user code may raise anything, SystemExit included
-                raise self._init_failed(bootstrap.user_traceback(exc)) from None
+                raise InitFailed(bootstrap.user_traceback(exc)) from None
         run = getattr(module, "run", None)
         if not callable(run):
-            raise self._script_invalid(f"scoring script {Path(self.ctx.scoring_script).name} has "
+            raise ScriptInvalid(f"scoring script {Path(self.ctx.scoring_script).name} has "
                                        "no callable run(mini_batch); define it at module level")
         init = getattr(module, "init", None)
         try:
             if callable(init):
                 init()
         except BaseException as exc:
-            raise self._init_failed(bootstrap.user_traceback(exc)) from None
+            raise InitFailed(bootstrap.user_traceback(exc)) from None
         self._run = run
 
     def run(self, files: tuple[str, ...]) -> tuple[Attempt, str]:

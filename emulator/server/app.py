@@ -15,9 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from emulator import __version__, azurite
+from emulator import __version__
 from emulator.exceptions import EmulatorError
 from emulator.server import asset_routes, control_plane, data_plane, history, workspace_routes
+from emulator.workspace import azurite
 
 MAX_BODY_BYTES = 1024 * 1024
 

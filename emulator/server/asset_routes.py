@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from emulator import assets
 from emulator.exceptions import NotSupportedError, ValidationError
+from emulator.model.references import SEGMENTS, arm_id
 from emulator.server import security
 from emulator.server.control_plane import WS, ApiVersion, json_body, service, system_data
 from emulator.server.translate import lower_keys
@@ -30,8 +30,8 @@ Top = Annotated[int | None, Query(alias="$top", ge=0)]
 
 
 def _version_out(svc: BatchService, kind: str, body: dict) -> dict:
-    segment = assets.SEGMENTS[kind]
-    return {"id": assets.arm_id(svc.store, segment, body["name"], body["version"]),
+    segment = SEGMENTS[kind]
+    return {"id": arm_id(svc.scope, segment, body["name"], body["version"]),
             "name": body["version"],
             "type": f"Microsoft.MachineLearningServices/workspaces/{segment}/versions",
             "systemData": system_data(body),
@@ -66,13 +66,13 @@ KIND_PROPERTIES: dict[str, Callable[[dict], dict]] = {
     "code": _code, "environment": _environment, "model": _model, "data": _data}
 
 
-def _container_out(svc: BatchService, kind: str, latest: dict) -> dict:
-    segment = assets.SEGMENTS[kind]
-    return {"id": assets.arm_id(svc.store, segment, latest["name"]), "name": latest["name"],
+def _container_out(svc: BatchService, kind: str, container: dict) -> dict:
+    segment, latest = SEGMENTS[kind], container["latest"]
+    return {"id": arm_id(svc.scope, segment, latest["name"]), "name": latest["name"],
             "type": f"Microsoft.MachineLearningServices/workspaces/{segment}",
             "systemData": system_data(latest),
             "properties": {"latestVersion": latest["version"],
-                           "nextVersion": assets.next_version(svc.store, kind, latest["name"]),
+                           "nextVersion": container["next_version"],
                            "isArchived": False, "description": latest.get("description"),
                            "tags": {}, "properties": {}}}
 
@@ -82,18 +82,18 @@ def _container_out(svc: BatchService, kind: str, latest: dict) -> dict:
 
 def _read_routes(kind: str) -> None:
     """Containers (the latest version of each name) and versions (newest first)."""
-    segment = assets.SEGMENTS[kind]
+    segment = SEGMENTS[kind]
 
     def list_containers(request: Request, subscription: str, resource_group: str,
                         workspace: str, api_version: ApiVersion = None) -> dict:
         svc = service(request, subscription, resource_group, workspace)
-        return {"value": [_container_out(svc, kind, latest)
+        return {"value": [_container_out(svc, kind, svc.show_asset_container(kind, latest["name"]))
                           for latest in svc.list_assets(kind)]}
 
     def get_container(request: Request, subscription: str, resource_group: str,
                       workspace: str, name: str, api_version: ApiVersion = None) -> dict:
         svc = service(request, subscription, resource_group, workspace)
-        return _container_out(svc, kind, svc.show_asset(kind, name))
+        return _container_out(svc, kind, svc.show_asset_container(kind, name))
 
     def list_versions(request: Request, subscription: str, resource_group: str, workspace: str,
                       name: str, top: Top = None, hash: str | None = None,
@@ -103,8 +103,7 @@ def _read_routes(kind: str) -> None:
         if hash and kind == "code":  # the SDK's check for code it uploaded before
             found = svc.find_code(hash)
         else:
-            found = sorted(svc.store.list(kind, name=name), key=assets.version_key,
-                           reverse=True)
+            found = svc.list_asset_versions(kind, name)
         return {"value": [_version_out(svc, kind, body) for body in found[:top]]}
 
     def get_version(request: Request, subscription: str, resource_group: str, workspace: str,
@@ -119,7 +118,7 @@ def _read_routes(kind: str) -> None:
     router.add_api_route(base + "/{name}/versions/{version}", get_version, methods=["GET"])
 
 
-for _kind in assets.SEGMENTS:
+for _kind in SEGMENTS:
     _read_routes(_kind)
 
 
@@ -166,7 +165,7 @@ def _upload_route(kind: str) -> None:
         response.status_code = 201 if created else 200
         return _version_out(svc, kind, body)
 
-    router.add_api_route(f"{WS}/{assets.SEGMENTS[kind]}/{{name}}/versions/{{version}}",
+    router.add_api_route(f"{WS}/{SEGMENTS[kind]}/{{name}}/versions/{{version}}",
                          put_version, methods=["PUT"])
 
 

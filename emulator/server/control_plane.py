@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import urllib.parse
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.model.schemas import Document
 from emulator.server import security, translate
 from emulator.server.models import (
     DEPLOYMENT_BODY,
@@ -119,9 +121,8 @@ async def put_endpoint(request: Request, response: Response, subscription: str,
                        api_version: ApiVersion = None) -> dict:
     body = await json_body(request)
     svc = service(request, subscription, resource_group, workspace)
-    existed = svc.store.get("endpoint", endpoint) is not None
-    document = svc.create_endpoint(document=translate.endpoint_in(endpoint, body))
-    response.status_code = 200 if existed else 201
+    document, created = svc.put_endpoint(endpoint, translate.endpoint_in(endpoint, body))
+    response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
     return translate.endpoint_out(document, {})
 
@@ -133,12 +134,7 @@ async def patch_endpoint(request: Request, response: Response, subscription: str
                          api_version: ApiVersion = None) -> dict:
     body = await json_body(request)
     svc = service(request, subscription, resource_group, workspace)
-    current = svc.store.get("endpoint", endpoint)
-    if current is None:
-        svc.show_endpoint(endpoint)  # raises the not-found error
-    changes = translate.endpoint_in(current["name"], body)
-    merged = {**current, **{k: v for k, v in changes.items() if k != "name"}}
-    document = svc.create_endpoint(document=merged)
+    document = svc.patch_endpoint(endpoint, translate.endpoint_in(endpoint, body))
     response.headers.update(operation_header(request, subscription))
     return translate.endpoint_out(document, {})
 
@@ -149,10 +145,8 @@ def delete_endpoint(request: Request, response: Response, subscription: str,
                     resource_group: str, workspace: str, endpoint: str,
                     api_version: ApiVersion = None) -> None:
     svc = service(request, subscription, resource_group, workspace)
-    if svc.store.get("endpoint", endpoint) is None:
+    if not svc.delete_endpoint(endpoint, missing_ok=True):
         response.status_code = 204
-        return
-    svc.delete_endpoint(endpoint)
 
 
 # ----------------------------------------------------------------------------- deployments
@@ -166,7 +160,7 @@ DEPLOYMENT = WS + "/batchEndpoints/{endpoint}/deployments/{deployment}"
 def list_deployments(request: Request, subscription: str, resource_group: str, workspace: str,
                      endpoint: str, api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return {"value": [translate.deployment_out(svc.store, d, {})
+    return {"value": [translate.deployment_out(svc.scope, d, {})
                       for d in svc.list_deployments(endpoint)]}
 
 
@@ -174,7 +168,7 @@ def list_deployments(request: Request, subscription: str, resource_group: str, w
 def get_deployment(request: Request, subscription: str, resource_group: str, workspace: str,
                    endpoint: str, deployment: str, api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return translate.deployment_out(svc.store, svc.show_deployment(deployment, endpoint), {})
+    return translate.deployment_out(svc.scope, svc.show_deployment(deployment, endpoint), {})
 
 
 @router.put(DEPLOYMENT, response_model=ArmResource, responses=WRITE, status_code=200,
@@ -182,22 +176,14 @@ def get_deployment(request: Request, subscription: str, resource_group: str, wor
 async def put_deployment(request: Request, response: Response, subscription: str,
                          resource_group: str, workspace: str, endpoint: str, deployment: str,
                          api_version: ApiVersion = None) -> dict:
-    from pathlib import Path
-
-    from emulator.schemas import Document
-
     body = await json_body(request)
     svc = service(request, subscription, resource_group, workspace)
-    found = svc.store.get("endpoint", endpoint)
-    existed = found is not None and svc.store.get("deployment", deployment,
-                                                  parent=found["name"]) is not None
     data = translate.deployment_in(deployment, endpoint, body)
-    document = await run_in_threadpool(  # registers and copies model and code
-        svc.create_deployment_from, Document(data, "request body", {}), Path.cwd(),
-        skip_script_validation=False)
-    response.status_code = 200 if existed else 201
+    document, created = await run_in_threadpool(  # registers and copies model and code
+        svc.put_deployment, Document(data, "request body", {}), Path.cwd())
+    response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
-    return translate.deployment_out(svc.store, document, {})
+    return translate.deployment_out(svc.scope, document, {})
 
 
 @router.delete(DEPLOYMENT, status_code=200, responses=DELETE, response_model=None)
@@ -205,11 +191,8 @@ def delete_deployment(request: Request, response: Response, subscription: str,
                       resource_group: str, workspace: str, endpoint: str, deployment: str,
                       api_version: ApiVersion = None) -> None:
     svc = service(request, subscription, resource_group, workspace)
-    found = svc.store.get("endpoint", endpoint)
-    if found is None or svc.store.get("deployment", deployment, parent=found["name"]) is None:
+    if not svc.delete_deployment(deployment, endpoint, missing_ok=True):
         response.status_code = 204
-        return
-    svc.delete_deployment(deployment, endpoint)
 
 
 # ----------------------------------------------------------------------------- jobs

@@ -11,12 +11,12 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
-from emulator.engine.record import JobRecord
 from emulator.exceptions import ResourceNotFoundError
+from emulator.model.timestamps import iso_time
+from emulator.model.uris import parse_datastore_uri
 from emulator.server import security
 from emulator.server.control_plane import json_body
-from emulator.service import BatchService
-from emulator.uris import parse_datastore_uri
+from emulator.service import BatchService, JobRecord
 
 WORKSPACE = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
              "Microsoft.MachineLearningServices/workspaces/{workspace}")
@@ -30,9 +30,7 @@ EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 
 def _record(request: Request, workspace: str, run: str) -> JobRecord:
     svc = BatchService(home=request.app.state.home, workspace=workspace, create=False)
-    svc.show_job(run)  # reconciles a dead runner, raises for an unknown job
-    found = svc.store.get_job(run)
-    return JobRecord.from_dict(found[0]["record"])
+    return svc.job_record(run)  # reconciles a dead runner, raises for an unknown job
 
 
 @router.get(RUNS + "/details", dependencies=[Depends(security.either_plane)])
@@ -42,8 +40,8 @@ def run_details(request: Request, subscription: str, resource_group: str, worksp
     base = str(request.base_url).rstrip("/")
     details = {
         "runId": record.name, "status": record.status, "target": "batch-emulator",
-        "startTimeUtc": record.start_time and _iso(record.start_time),
-        "endTimeUtc": record.end_time and _iso(record.end_time),
+        "startTimeUtc": record.start_time and iso_time(record.start_time),
+        "endTimeUtc": record.end_time and iso_time(record.end_time),
         "logFiles": {EXECUTION_LOG: f"{base}/joblogs/{workspace}/{run}"},
         "warnings": [{"source": "batch-emulator", "message": notice}
                      for notice in record.notices],
@@ -109,9 +107,3 @@ def job_log(request: Request, workspace: str, run: str) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResourceNotFoundError(f"job {run} has no log yet") from None
-
-
-def _iso(timestamp: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(timestamp))

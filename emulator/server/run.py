@@ -35,7 +35,7 @@ def serve(host: str, port: int, workspace: str | None = None,
     home = Workspace.open().home
     ssl: dict = {}
     if azure_compatible:
-        from emulator.server.tls import ensure_certificates
+        from emulator.workspace.tls import ensure_certificates
 
         ca, cert, key = ensure_certificates(home)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
@@ -74,8 +74,8 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def _start_azurite(home, certificate, key, ca):
     """Azurite as the workspace blob store, or a warning and a server without it."""
-    from emulator.azurite import Azurite, running
     from emulator.exceptions import StorageUnavailableError
+    from emulator.workspace.azurite import Azurite, running
 
     shared = running(home)
     if shared is not None:  # another server of this home runs one; two would share its files

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from emulator import auth
+from emulator.exceptions import AuthenticationError
+from emulator.workspace import auth
 
 
 def require_token(request: Request, resource: str) -> dict:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise auth.AuthenticationError(
+        raise AuthenticationError(
             "Authentication failed: the request has no 'Authorization: Bearer <token>' header; "
             f"get one with 'batch-emulator account get-access-token --resource {resource}'")
     also = tuple(getattr(request.app.state, "extra_audiences", {}).get(resource, ()))
@@ -34,5 +35,5 @@ def either_plane(request: Request) -> dict:
     """Run history is called with either token, depending on the client."""
     try:
         return management(request)
-    except auth.AuthenticationError:
+    except AuthenticationError:
         return data_plane(request)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from emulator import assets
 from emulator.exceptions import ValidationError
+from emulator.model.references import SEGMENTS, Scope, arm_id, parse_reference
 from emulator.service import LITERAL_INPUT
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -138,15 +138,15 @@ def deployment_in(name: str, endpoint_name: str, body: Mapping) -> dict:
     return document
 
 
-def deployment_out(store, document: Mapping, system_data: Mapping) -> dict:
+def deployment_out(scope: Scope, document: Mapping, system_data: Mapping) -> dict:
     settings = document.get("settings") or {}
     retry = settings.get("retry_settings") or {}
     code = document.get("code_configuration")
     properties: dict[str, Any] = {
         "description": document.get("description") or "",
-        "model": {"referenceType": "Id", "assetId": _asset_id(store, "model",
+        "model": {"referenceType": "Id", "assetId": _asset_id(scope, "model",
                                                               document.get("model"))},
-        "environmentId": _asset_id(store, "environment", document.get("environment")),
+        "environmentId": _asset_id(scope, "environment", document.get("environment")),
         "compute": document.get("compute"),
         "resources": {"instanceCount": (document.get("resources") or {}).get("instance_count")},
         "maxConcurrencyPerInstance": settings.get("max_concurrency_per_instance"),
@@ -164,7 +164,7 @@ def deployment_out(store, document: Mapping, system_data: Mapping) -> dict:
     if code:
         code_name = Path(code["code"]).parts[-3] if len(Path(code["code"]).parts) > 3 else ""
         properties["codeConfiguration"] = {
-            "codeId": assets.arm_id(store, "codes", code_name, "1"),
+            "codeId": arm_id(scope, "codes", code_name, "1"),
             "scoringScript": code["scoring_script"]}
     return {
         "id": document["id"], "name": document["name"],
@@ -173,11 +173,11 @@ def deployment_out(store, document: Mapping, system_data: Mapping) -> dict:
     }
 
 
-def _asset_id(store, kind: str, value: Any) -> str | None:
+def _asset_id(scope: Scope, kind: str, value: Any) -> str | None:
     if not value:
         return None
-    name, version = assets.parse_reference(str(value), kind)
-    return assets.arm_id(store, assets.SEGMENTS[kind], name, version)
+    name, version = parse_reference(str(value), kind)
+    return arm_id(scope, SEGMENTS[kind], name, version)
 
 
 # ----------------------------------------------------------------------------- jobs

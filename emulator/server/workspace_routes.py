@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.server import security
 from emulator.server.control_plane import (
     WS,
@@ -128,11 +128,7 @@ async def put_compute(request: Request, response: Response, subscription: str,
                     scale.get("nodeidletimebeforescaledown")),
                 "description": properties.get("description")}
     svc = service(request, subscription, resource_group, workspace)
-    existing = svc.store.get("compute", name)
-    if existing is not None and existing["type"] != "amlcompute":
-        raise ConflictError(f"compute {name} is a {existing['type']} compute; a compute's type "
-                            "cannot change: delete it first or choose another name")
-    body = svc.create_compute(base={k: v for k, v in settings.items() if v not in (None, "")})
-    response.status_code = 200 if existing else 201
+    body, created = svc.put_compute({k: v for k, v in settings.items() if v not in (None, "")})
+    response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
     return compute_out(svc, body)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emulator import assets, auth, azurite, mlflow_models
-from emulator.exceptions import ResourceNotFoundError, ValidationError
-from emulator.uris import parse_datastore_uri, strip_type_prefix
-from emulator.validation import load_resource
-from emulator.workspace import DEFAULT_DATASTORE
+from emulator import settings
+from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
+from emulator.model import mlflow_models, references
+from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix
+from emulator.model.validation import load_resource
+from emulator.workspace import assets, auth, azurite
 
 
 class AssetOperations:
@@ -38,8 +38,8 @@ class AssetOperations:
         if version is not None and self.store.get("environment", body["name"], version=str(version)):
             raise ValidationError(f"environment {body['name']} version {version} already exists; "
                                   "omit --version for the next one")
-        reference = self._store_environment(body, origin)
-        name, version = assets.parse_reference(reference, "environment")
+        reference = self._register_environment_version(body, origin)
+        name, version = references.parse_reference(reference, "environment")
         return self.store.get("environment", name, version=version)
 
     def _create_asset(self, kind: str, file: str | None, set_values, fields) -> dict:
@@ -86,6 +86,17 @@ class AssetOperations:
             bodies = list(latest.values())
         return bodies
 
+    def list_asset_versions(self, kind: str, name: str, top: int | None = None) -> list[dict]:
+        """Every version of one asset, newest first (the SDK asks for the latest this way)."""
+        found = sorted(self.store.list(kind, name=name), key=assets.version_key, reverse=True)
+        return found[:top]
+
+    def show_asset_container(self, kind: str, name: str) -> dict:
+        """An asset's name with its latest and next version (Azure's asset container)."""
+        latest = self.show_asset(kind, name)
+        return {"name": latest["name"], "latest": latest,
+                "next_version": assets.next_version(self.store, kind, latest["name"])}
+
     def delete_asset(self, kind: str, name: str, version: str | None = None) -> None:
         if version is None and kind in ("model", "data", "environment"):
             raise ValidationError(f"pass --version: which version of {kind} {name} to delete")
@@ -101,15 +112,25 @@ class AssetOperations:
         """From a YAML, ``--set`` items and flags, or a ``base`` document (REST bodies)."""
         flags = [f"{k}={v}" for k, v in fields.items() if v is not None]
         body = load_resource("compute", file, [*set_values, *flags], base=base)
+        existing = self.store.get("compute", body["name"])
+        if existing is not None and existing["type"] != body["type"]:
+            raise ConflictError(f"compute {existing['name']} is a {existing['type']} compute; a "
+                                "compute's type cannot change: delete it first or choose "
+                                "another name")
         if body["type"] == "amlcompute" and \
-                int(body.get("min_instances") or 0) > int(body["max_instances"]):
+                int(body["min_instances"]) > int(body["max_instances"]):
             raise ValidationError(f"compute {body['name']}: min_instances "
                                   f"{body['min_instances']} is above max_instances "
                                   f"{body['max_instances']}; raise max_instances")
-        body["id"] = assets.arm_id(self.store, "computes", body["name"])
+        body["id"] = references.arm_id(self.scope, "computes", body["name"])
         body["provisioning_state"] = "Succeeded"
         self.store.put("compute", body["name"], body)
         return body
+
+    def put_compute(self, document: dict) -> tuple[dict, bool]:
+        """Create or update a compute (an ARM PUT): (the compute, whether it is new)."""
+        created = self.store.get("compute", document["name"]) is None
+        return self.create_compute(base=document), created
 
     def show_compute(self, name: str) -> dict:
         body = self.store.get("compute", name)
@@ -131,7 +152,7 @@ class AssetOperations:
         if body["type"] == "local":
             origin = Path(file).resolve().parent if file else Path.cwd()
             body["path"] = str((origin / body["path"]).resolve())
-        body["id"] = assets.arm_id(self.store, "datastores", body["name"])
+        body["id"] = references.arm_id(self.scope, "datastores", body["name"])
         self.store.put("datastore", body["name"], body)
         return _redacted(body)
 
@@ -152,7 +173,7 @@ class AssetOperations:
         body = {"name": DEFAULT_DATASTORE, "type": "azure_blob", "account_name": "local",
                 "container_name": "azureml-blobstore", "is_default": True,
                 "path": str(self.workspace.datastore_dir(DEFAULT_DATASTORE)),
-                "id": assets.arm_id(self.store, "datastores", DEFAULT_DATASTORE)}
+                "id": references.arm_id(self.scope, "datastores", DEFAULT_DATASTORE)}
         blob_store = self.blob_store()
         if blob_store is not None:
             del body["path"]
@@ -167,7 +188,7 @@ class AssetOperations:
         return auth.issue_token(self.workspace.home, resource or auth.MANAGEMENT_RESOURCE)
 
     def show_account(self) -> dict:
-        user = os.environ.get("USER", "local-user")
+        user = settings.user()
         return {"environmentName": "AzureCloud", "id": self.store.subscription,
                 "isDefault": True, "name": "batch-emulator", "state": "Enabled",
                 "tenantId": auth.TENANT_ID, "homeTenantId": auth.TENANT_ID,

@@ -1,14 +1,19 @@
-"""What every group of operations shares: the workspace, its store, warnings."""
+"""What every group of operations shares: the workspace, its store, warnings, and the
+lookups more than one group needs (endpoints, deployments, data locations, environments)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from emulator import auth
-from emulator.config import read_defaults
 from emulator.exceptions import ResourceNotFoundError
-from emulator.store import Store
-from emulator.workspace import Workspace
+from emulator.jobs.plan import Location
+from emulator.model.references import Scope
+from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix, to_local_path
+from emulator.workspace import Workspace, assets, auth, azurite, datastores
+from emulator.workspace.config import read_defaults
+from emulator.workspace.datastores import RemoteStore
+from emulator.workspace.store import Store
 
 
 class ServiceBase:
@@ -34,9 +39,74 @@ class ServiceBase:
                            resource_group or defaults.get("group") or "local")
         self.warnings: list[str] = []
 
-    def blob_store(self):
+    @property
+    def scope(self) -> Scope:
+        """The subscription, resource group and workspace that ARM ids of this service name."""
+        return self.store.scope
+
+    def blob_store(self) -> RemoteStore | None:
         """``workspaceblobstore`` as a ``RemoteStore`` in Azurite while the home's Azurite runs
         (``serve --azure-compatible``); None when it is the workspace's local folder."""
-        from emulator import azurite
-
         return azurite.workspace_store(self.workspace.home, self.workspace.name)
+
+    # ------------------------------------------------------------------ shared lookups
+
+    def _endpoint(self, name: str) -> dict:
+        body = self.store.get("endpoint", name)
+        if body is None:
+            raise ResourceNotFoundError(
+                f"batch endpoint {name!r} does not exist in workspace {self.workspace.name!r}; "
+                "create it with 'batch-emulator ml batch-endpoint create --name NAME'")
+        return body
+
+    def _deployment(self, name: str, endpoint_name: str) -> dict:
+        endpoint = self._endpoint(endpoint_name)
+        body = self.store.get("deployment", name, parent=endpoint["name"])
+        if body is None:
+            known = ", ".join(d["name"] for d in self.store.list("deployment",
+                                                                 parent=endpoint["name"]))
+            raise ResourceNotFoundError(
+                f"deployment {name!r} does not exist under endpoint {endpoint['name']!r} "
+                f"(deployments: {known or 'none'}); create it with 'batch-deployment create'")
+        return body
+
+    def _location(self, uri: str) -> Location:
+        """Where a data URI points: a prefix in an object-store datastore, else a local path
+        (a local path, ``file://``, or a datastore kept as a folder)."""
+        uri = strip_type_prefix(str(uri))
+        parsed = parse_datastore_uri(uri)
+        if parsed is not None:
+            store = self._object_store(parsed[0])
+            if store is not None:
+                return Location(uri, store=store.to_dict(), prefix=parsed[1])
+        return Location(uri, path=to_local_path(uri, self._datastore_root))
+
+    def _object_store(self, datastore: str) -> RemoteStore | None:
+        if datastore.lower() == DEFAULT_DATASTORE:
+            return self.blob_store()
+        body = self.store.get("datastore", datastore)
+        return datastores.remote_store_for(body) if body else None
+
+    def _datastore_root(self, name: str) -> Path:
+        if name.lower() == DEFAULT_DATASTORE:
+            return self.workspace.datastore_dir(DEFAULT_DATASTORE)
+        body = self.store.get("datastore", name)
+        if body is None:
+            raise ResourceNotFoundError(
+                f"datastore {name!r} is not registered in workspace {self.workspace.name!r}; use "
+                f"{DEFAULT_DATASTORE} or register it with 'batch-emulator ml datastore create'")
+        if body.get("type") == "local":
+            return Path(body["path"])
+        return self.workspace.datastore_dir(body["name"])
+
+    def _register_environment_version(self, environment: dict, base: Path) -> str:
+        """An environment version (its conda file copied); its ``azureml:`` reference."""
+        conda = environment.get("conda_file")
+        source = None
+        if conda:
+            source = (base / strip_type_prefix(conda)).resolve()
+            if not source.is_file():
+                raise ResourceNotFoundError(f"conda file {source} does not exist; fix "
+                                            "environment.conda_file (relative to the YAML)")
+        asset = assets.register(self.store, "environment", dict(environment), source)
+        return f"azureml:{asset['name']}:{asset['version']}"

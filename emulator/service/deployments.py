@@ -5,59 +5,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from emulator import assets, documents, mlflow_models, schemas
-from emulator.exceptions import NotSupportedError, ResourceNotFoundError, ValidationError
-from emulator.specs import (
-    DEPLOYMENT,
-    apply_set_values,
-    build_deployment,
-    check_scoring_script,
-    settings_to_mapping,
-)
-from emulator.uris import strip_type_prefix
+from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.model import mlflow_models, references, schemas
+from emulator.model.loader import load_deployment
+from emulator.model.specs import apply_set_values, settings_to_mapping
+from emulator.service import documents
+from emulator.workspace import assets
 
 
 class DeploymentOperations:
     # ================================================================== deployments
 
-    def create_deployment(self, file: str, name: str | None = None,
+    def create_deployment(self, file: str | Path | schemas.Document, name: str | None = None,
                           endpoint_name: str | None = None, set_values: Iterable[str] = (),
-                          set_default: bool = False, skip_script_validation: bool = False) -> dict:
-        """Validate the YAML, register its model, code and environment, store the deployment."""
-        return self.create_deployment_from(schemas.load_document(file), Path(file).resolve().parent,
-                                           name, endpoint_name, set_values, set_default,
-                                           skip_script_validation)
-
-    def create_deployment_from(self, document: schemas.Document, base: Path,
-                               name: str | None = None, endpoint_name: str | None = None,
-                               set_values: Iterable[str] = (), set_default: bool = False,
-                               skip_script_validation: bool = False) -> dict:
-        """The same from a parsed document (a YAML file, or the REST body); local paths in it
-        are relative to ``base``; code may also be a registered code asset."""
-        file = document.source
-        if not isinstance(document.data, dict):
-            raise ValidationError(f"{file}: a batch deployment must be a mapping")
+                          set_default: bool = False, skip_script_validation: bool = False,
+                          base: Path | None = None) -> dict:
+        """Validate the deployment (a YAML file, or a parsed document such as a REST body,
+        whose local paths are relative to ``base``), register its model, code and
+        environment, and store it. Code may also name a registered code asset."""
         identity = [f"name={name}"] if name else []
         identity += [f"endpoint_name={endpoint_name}"] if endpoint_name else []
-        data = apply_set_values(document.data, [*set_values, *identity])
-        code_reference = (data.get("code_configuration") or {}).get("code")
-        if isinstance(code_reference, str) and assets.is_reference(code_reference):
-            code = assets.resolve(self.store, "code", code_reference)
-            data["code_configuration"]["code"] = code["local_path"]
-        document = schemas.Document(data, document.source, document.lines)
-        if data.get("type") == "pipeline":
-            raise NotSupportedError(f"{file}: type: pipeline deployments are not supported by "
-                                    "the emulator; use a model deployment (type: model)")
-        schemas.validate(DEPLOYMENT, document)
-        deployment = build_deployment(data, base, document)
+        deployment = load_deployment(file, [*set_values, *identity], base=base,
+                                     resolve=self._resolve_code,
+                                     skip_script_validation=skip_script_validation)
         if not deployment.endpoint_name:
-            raise ValidationError(f"{file}: the deployment needs an endpoint: pass "
-                                  "--endpoint-name or set endpoint_name in the YAML")
+            raise ValidationError(f"{deployment.source or 'the deployment'}: the deployment needs "
+                                  "an endpoint: pass --endpoint-name or set endpoint_name in the "
+                                  "YAML")
         endpoint = self._endpoint(deployment.endpoint_name)
         if deployment.code_configuration is None:
             self._require_scriptless_model(deployment)
-        elif not skip_script_validation:
-            check_scoring_script(deployment.code_configuration)
         model_reference = self._register_model(deployment)
         environment = self._register_environment(deployment)
         code = None
@@ -83,6 +60,14 @@ class DeploymentOperations:
             self.update_endpoint(endpoint["name"], set_values=[
                 f"defaults.deployment_name={deployment.name}"])
         return documents.deployment(self.store, body)
+
+    def _resolve_code(self, data: dict) -> dict:
+        """``code: azureml:<code>:<version>`` (REST bodies) becomes the registered folder."""
+        code_reference = (data.get("code_configuration") or {}).get("code")
+        if isinstance(code_reference, str) and references.is_reference(code_reference):
+            code = assets.resolve(self.store, "code", code_reference)
+            data["code_configuration"]["code"] = code["local_path"]
+        return data
 
     def _require_scriptless_model(self, deployment) -> None:
         """Without a scoring script the model must be an MLflow python_function model."""
@@ -133,18 +118,7 @@ class DeploymentOperations:
         version = environment.get("version")
         if version is not None and self.store.get("environment", name, version=str(version)):
             return f"azureml:{name}:{version}"
-        return self._store_environment({**environment, "name": name}, base)
-
-    def _store_environment(self, environment: dict, base: Path) -> str:
-        conda = environment.get("conda_file")
-        source = None
-        if conda:
-            source = (base / strip_type_prefix(conda)).resolve()
-            if not source.is_file():
-                raise ResourceNotFoundError(f"conda file {source} does not exist; fix "
-                                            "environment.conda_file (relative to the YAML)")
-        asset = assets.register(self.store, "environment", dict(environment), source)
-        return f"azureml:{asset['name']}:{asset['version']}"
+        return self._register_environment_version({**environment, "name": name}, base)
 
     def show_deployment(self, name: str, endpoint_name: str) -> dict:
         return documents.deployment(self.store, self._deployment(name, endpoint_name))
@@ -173,15 +147,32 @@ class DeploymentOperations:
         for key in ("name", "endpoint_name"):
             if str(data[key]).lower() != str(current[key]).lower():
                 raise ValidationError(f"cannot change {key} with update; create a new deployment")
-        schemas.validate(DEPLOYMENT, schemas.Document(data, "--set", {}))
-        deployment = build_deployment(data, Path("/"))
+        deployment = load_deployment(schemas.Document(data, "--set", {}), base=Path("/"),
+                                     skip_script_validation=True)
         data["settings"] = settings_to_mapping(deployment.settings)
         if data.get("model") != current.get("model"):
             assets.resolve(self.store, "model", data["model"])
         self.store.put("deployment", current["name"], data, parent=current["endpoint_name"])
         return documents.deployment(self.store, data)
 
-    def delete_deployment(self, name: str, endpoint_name: str) -> None:
+    def put_deployment(self, document: schemas.Document, base: Path) -> tuple[dict, bool]:
+        """Create or replace a deployment from a parsed document (an ARM PUT): (the
+        deployment, whether it is new)."""
+        data = document.data if isinstance(document.data, dict) else {}
+        created = not self._deployment_exists(str(data.get("name", "")),
+                                              str(data.get("endpoint_name", "")))
+        return self.create_deployment(document, base=base), created
+
+    def _deployment_exists(self, name: str, endpoint_name: str) -> bool:
+        endpoint = self.store.get("endpoint", endpoint_name)
+        return endpoint is not None and \
+            self.store.get("deployment", name, parent=endpoint["name"]) is not None
+
+    def delete_deployment(self, name: str, endpoint_name: str, missing_ok: bool = False) -> bool:
+        """Delete a deployment (its jobs stay). False when there was nothing to delete and
+        ``missing_ok``."""
+        if missing_ok and not self._deployment_exists(name, endpoint_name):
+            return False
         deployment = self._deployment(name, endpoint_name)
         endpoint = self._endpoint(endpoint_name)
         with self.store.transaction() as connection:
@@ -193,14 +184,4 @@ class DeploymentOperations:
                     f"{endpoint['name']!r}; the endpoint has no default deployment now: set one "
                     "with 'batch-endpoint update --set defaults.deployment_name=NAME'")
             self.store.delete("deployment", name, parent=endpoint["name"], connection=connection)
-
-    def _deployment(self, name: str, endpoint_name: str) -> dict:
-        endpoint = self._endpoint(endpoint_name)
-        body = self.store.get("deployment", name, parent=endpoint["name"])
-        if body is None:
-            known = ", ".join(d["name"] for d in self.store.list("deployment",
-                                                                 parent=endpoint["name"]))
-            raise ResourceNotFoundError(
-                f"deployment {name!r} does not exist under endpoint {endpoint['name']!r} "
-                f"(deployments: {known or 'none'}); create it with 'batch-deployment create'")
-        return body
+        return True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from emulator import documents
 from emulator.exceptions import ResourceNotFoundError, ValidationError
-from emulator.validation import load_resource
+from emulator.model.validation import load_resource
+from emulator.service import documents
 
 
 class EndpointOperations:
@@ -47,20 +47,30 @@ class EndpointOperations:
         self.store.put("endpoint", body["name"], body)
         return documents.endpoint(self.store, body)
 
-    def delete_endpoint(self, name: str) -> None:
-        """Delete the endpoint and its deployments; its jobs stay (as in Azure)."""
+    def put_endpoint(self, name: str, document: Mapping) -> tuple[dict, bool]:
+        """Create or replace the endpoint (an ARM PUT): (the endpoint, whether it is new)."""
+        created = self.store.get("endpoint", name) is None
+        return self.create_endpoint(document={**document, "name": name}), created
+
+    def patch_endpoint(self, name: str, changes: Mapping) -> dict:
+        """Change the given fields of the endpoint, keep the others (an ARM PATCH)."""
+        current = self._endpoint(name)
+        merged = {**current, **{key: value for key, value in changes.items() if key != "name"}}
+        return self.create_endpoint(document=merged)
+
+    def delete_endpoint(self, name: str, missing_ok: bool = False) -> bool:
+        """Delete the endpoint and its deployments; its jobs stay (as in Azure). False when
+        there was nothing to delete and ``missing_ok``."""
+        if missing_ok and self.store.get("endpoint", name) is None:
+            return False
         endpoint = self._endpoint(name)
         with self.store.transaction() as connection:
             self.store.delete_children("deployment", endpoint["name"], connection)
             self.store.delete("endpoint", endpoint["name"], connection=connection)
+        return True
 
-    def _endpoint(self, name: str) -> dict:
-        body = self.store.get("endpoint", name)
-        if body is None:
-            raise ResourceNotFoundError(
-                f"batch endpoint {name!r} does not exist in workspace {self.workspace.name!r}; "
-                "create it with 'batch-emulator ml batch-endpoint create --name NAME'")
-        return body
+    def endpoint_exists(self, name: str) -> bool:
+        return self.store.get("endpoint", name) is not None
 
     def _check_default_deployment(self, body: dict) -> None:
         default = (body.get("defaults") or {}).get("deployment_name")

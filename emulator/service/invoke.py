@@ -1,9 +1,8 @@
-"""invoke: resolve the deployment, input, output and compute; create the job; launch its runner."""
+"""invoke (a job on an endpoint's deployment) and start_job (a deployment YAML on an input,
+without an endpoint): resolve the deployment, locations and compute, prepare, launch."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
@@ -12,15 +11,19 @@ from typing import Any
 
 import yaml
 
-from emulator import assets, datastores, documents, environments, job_runner, mlflow_models, schemas
-from emulator.engine import inprocess
+from emulator import settings
+from emulator.engine import environments
 from emulator.engine.cluster import ClusterSpec
-from emulator.engine.record import JobRecord
+from emulator.engine.environments import EnvironmentSpec
 from emulator.exceptions import InputError, NotSupportedError, ResourceNotFoundError, ValidationError
-from emulator.jobs import prepare_job
-from emulator.specs import apply_set_values, build_deployment
-from emulator.uris import datastore_uri, parse_datastore_uri, strip_type_prefix, to_local_path
-from emulator.workspace import DEFAULT_DATASTORE
+from emulator.jobs.launch import BatchJob, launch
+from emulator.jobs.plan import JobRequest, Location, prepare
+from emulator.model import mlflow_models, references, schemas
+from emulator.model.loader import load_deployment
+from emulator.model.specs import BatchDeployment, apply_set_values, build_deployment
+from emulator.model.uris import DEFAULT_DATASTORE, datastore_uri, strip_type_prefix
+from emulator.service import documents
+from emulator.workspace import assets, datastores
 
 NO_ROUTE = ("No valid deployments to route to. Please check that the endpoint has at least one "
             "deployment with positive weight values or use a deployment specific header to route.")
@@ -52,73 +55,90 @@ class InvokeOperations:
                                         f"endpoint ({endpoint['name']}); see 'batch-deployment list'")
         overrides, input, input_type, output_path = self._invoke_overrides(
             set_values, input, input_type, output_path, inputs_file)
-        if mini_batch_size is not None:
-            overrides["mini_batch_size"] = mini_batch_size
-        if instance_count is not None:
-            overrides["instance_count"] = instance_count
-        for key, value in (environment_variables or {}).items():
-            overrides[f"environment_variables.{key}"] = str(value)
+        _add_overrides(overrides, mini_batch_size, instance_count, environment_variables)
         if input is None:
             raise ValidationError("the following arguments are required: --input (a folder, a "
                                   "file or a data URI to score)")
-        remote_input = self._remote(input)
-        if remote_input:
-            input_path, input_type = Path("/"), input_type or "uri_folder"
-            if not datastores.exists(*remote_input):
-                raise InputError(f"input {input} does not exist in its datastore; upload the "
-                                 "data or fix the path")
-        else:
-            input_path, input_type = self._resolve_input(input, input_type)
-        deployment = build_deployment(body, Path("/"))
+        deployment = build_deployment(body, Path("/"))  # validated when it was created
         model = assets.resolve(self.store, "model", body["model"])
         cluster, max_instances, notices = self._cluster_for(body.get("compute"), body)
-        output_uri = output_dir = remote_output = None
-        if not output_path and self.blob_store() is not None:  # Azure's default output place
-            job_name = job_name or f"batchjob-{uuid.uuid4()}"
-            output_path = datastore_uri(DEFAULT_DATASTORE, f"azureml/{job_name}/score/")
-        if output_path:
-            output_uri = strip_type_prefix(output_path)
-            remote_output = self._remote(output_uri)
-            output_dir = None if remote_output else self._local_path(output_uri)
-        plan, record = prepare_job(
-            deployment, input_path, self.workspace, overrides=overrides, job_name=job_name,
-            output_uri=output_uri, output_dir=output_dir, cluster=cluster,
+        request, input_type = self._request(
+            deployment, input, input_type, output_path, job_name, overrides, cluster=cluster,
             model_dir=Path(model["local_path"]).parent, max_instances=max_instances,
-            notices=notices, input_uri=input, environment=self._environment_spec(body, model),
-            input_store=remote_input[0] if remote_input else None,
-            input_prefix=remote_input[1] if remote_input else "",
-            output_store=remote_output[0] if remote_output else None,
-            output_prefix=remote_output[1] if remote_output else "")
-        record.endpoint_name = endpoint["name"]
-        return self._launch(plan, record, body, input_type)
+            environment=self._environment_spec(body, model), notices=notices)
+        document, _ = self._start(request, input_type, body.get("compute"),
+                                  in_thread=self.jobs_in_threads)
+        return document
 
-    def _launch(self, plan, record: JobRecord, deployment: dict, input_type: str) -> dict:
-        import json
+    def start_job(self, deployment: str | Path | BatchDeployment, input: str | Path, *,
+                  output_path: str | Path | None = None, job_name: str | None = None,
+                  mini_batch_size: int | None = None, instance_count: int | None = None,
+                  overrides: Mapping[str, Any] | None = None, set_values: Iterable[str] = (),
+                  scheduler_address: str | None = None,
+                  skip_script_validation: bool = False) -> BatchJob:
+        """Run a deployment YAML on an input in a thread of this process, without an
+        endpoint (``run_batch_job``, ``batch-emulator run``, ``demo``); the job is in the
+        store like every other. ``scheduler_address``: an existing Dask scheduler."""
+        if not isinstance(deployment, BatchDeployment):
+            deployment = load_deployment(deployment, set_values,
+                                         skip_script_validation=skip_script_validation)
+        overrides = dict(overrides or {})
+        _add_overrides(overrides, mini_batch_size, instance_count, None)
+        model_dir = None
+        if deployment.model.reference:  # a model registered in this workspace
+            model = assets.resolve(self.store, "model", deployment.model.reference)
+            model_dir = Path(model["local_path"]).parent
+        notices = []
+        if deployment.compute and scheduler_address is None:
+            notices.append(f"compute {deployment.compute} is not registered here; running on a "
+                           "local Dask cluster")
+        request, input_type = self._request(
+            deployment, str(input), None, None if output_path is None else str(output_path),
+            job_name, overrides, cluster=ClusterSpec(scheduler_address=scheduler_address),
+            model_dir=model_dir, environment=self._environment_of(deployment), notices=notices)
+        _, job = self._start(request, input_type, deployment.compute, in_thread=True)
+        assert job is not None
+        return job
 
-        job_dir = Path(record.job_folder)
-        if self.in_process_scoring:
-            plan = dataclasses.replace(plan, in_process=True)
-            record.notices.extend(inprocess.LIMITS)
-        (job_dir / job_runner.PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2))
-        record.save()
-        body = {"record": record.to_dict(), "compute": deployment.get("compute"),
-                "input_type": input_type, "created_by": os.environ.get("USER", "local-user")}
-        if not self.store.insert_job(record.name, record.endpoint_name, record.deployment_name,
-                                     record.status, body):
-            shutil.rmtree(job_dir, ignore_errors=True)
-            raise ValidationError(f"a job named {record.name!r} already exists in workspace "
-                                  f"{self.workspace.name!r}; choose another --job-name")
-        if self.jobs_in_threads:
-            job_runner.start_thread(self.store, plan, body)
-            pid = os.getpid()
-        else:
-            pid = job_runner.spawn(self.workspace, job_dir, record.name)
-        self.store.set_job_runner(record.name, pid)
-        for notice in record.notices:
-            self.warnings.append(notice)
-        return documents.job(self.store, body)
+    def _request(self, deployment: BatchDeployment, input: str, input_type: str | None,
+                 output_path: str | None, job_name: str | None, overrides: dict,
+                 **resolved: Any) -> tuple[JobRequest, str]:
+        name = job_name or f"batchjob-{uuid.uuid4()}"
+        input_location, input_type = self._input(input, input_type)
+        # Azure's default output place: the workspace blob store, azureml/<job>/score/
+        output = self._location(output_path or datastore_uri(DEFAULT_DATASTORE,
+                                                             f"azureml/{name}/score/"))
+        return JobRequest(deployment=deployment, job_name=name, input=input_location,
+                          output=output, overrides=overrides,
+                          in_process=self.in_process_scoring, **resolved), input_type
 
-    def _environment_spec(self, deployment: dict, model: dict):
+    def _start(self, request: JobRequest, input_type: str, compute: str | None,
+               in_thread: bool) -> tuple[dict, BatchJob | None]:
+        plan, record = prepare(request, self.workspace)
+        body = {"compute": compute, "input_type": input_type, "created_by": settings.user()}
+        try:
+            job = launch(self.store, plan, record, body, in_thread)
+        except ValidationError:  # the name is taken in the store: leave nothing behind
+            shutil.rmtree(plan.job_dir, ignore_errors=True)
+            raise
+        self.warnings.extend(record.notices)
+        return documents.job(self.store, {**body, "record": record.to_dict()}), job
+
+    def _environment_of(self, deployment: BatchDeployment) -> EnvironmentSpec | None:
+        """The requirements of a deployment read straight from its YAML (start_job)."""
+        environment = deployment.environment
+        conda_file = None
+        if isinstance(environment, dict) and environment.get("conda_file"):
+            base = deployment.source.parent if deployment.source else Path.cwd()
+            conda_file = (base / environment["conda_file"]).resolve()
+        mlflow_model = None
+        if deployment.code_configuration is None and deployment.model.path is not None:
+            mlflow_model = mlflow_models.model_root(deployment.model.path)
+        return environments.spec_for(self.workspace.home, conda_file, mlflow_model)
+
+    def _environment_spec(self, deployment: dict, model: dict) -> EnvironmentSpec | None:
+        """The requirements of a stored deployment: its registered environment's conda
+        file, else an MLflow model's own."""
         conda_file = mlflow_model = None
         if deployment.get("environment"):
             environment = assets.resolve(self.store, "environment", deployment["environment"])
@@ -162,59 +182,40 @@ class InvokeOperations:
             raise ValidationError(LITERAL_INPUT)
         return overrides, input, input_type, output_path
 
-    def _resolve_input(self, uri: str, input_type: str | None) -> tuple[Path, str]:
-        uri = str(uri)
-        if uri.startswith("file:") and not uri.startswith("file://"):
+    def _input(self, uri: str, input_type: str | None) -> tuple[Location, str]:
+        """The input's location and type (``uri_folder``/``uri_file``), checked to exist."""
+        given = str(uri)
+        if given.startswith("file:") and not given.startswith("file://"):
             input_type = input_type or "uri_file"
-        elif uri.startswith("folder:"):
+        elif given.startswith("folder:"):
             input_type = input_type or "uri_folder"
-        uri = strip_type_prefix(uri)
-        if assets.is_reference(uri):
+        uri = strip_type_prefix(given)
+        if references.is_reference(uri):
             asset = assets.resolve(self.store, "data", uri)
-            path = Path(asset["local_path"]) if asset.get("local_path") else \
-                self._local_path(asset["path"])
+            location = Location(given, path=Path(asset["local_path"])) \
+                if asset.get("local_path") else self._location(asset["path"])
             input_type = input_type or asset["type"]
         else:
-            path = self._local_path(uri)
+            location = self._location(uri)
         if input_type == "mltable":
             raise NotSupportedError("Data assets of type Table (MLTable) aren't currently "
                                     "supported by batch endpoints; use uri_folder or uri_file")
         if input_type not in (None, "uri_folder", "uri_file"):
             raise ValidationError(f"--input-type {input_type!r}: use uri_folder or uri_file")
+        if location.store is not None:
+            if not datastores.exists(location.remote, location.prefix):
+                raise InputError(f"input {given} does not exist in its datastore; upload the "
+                                 "data or fix the path")
+            return Location(given, store=location.store, prefix=location.prefix), \
+                input_type or "uri_folder"
+        path = location.path.resolve()
         if path.exists():
             actual = "uri_folder" if path.is_dir() else "uri_file"
             if input_type and input_type != actual:
                 raise InputError(f"input {uri} is a {'folder' if path.is_dir() else 'file'}; "
                                  f"use --input-type {actual}")
             input_type = actual
-        return path, input_type
-
-    def _remote(self, uri: str) -> tuple[datastores.RemoteStore, str] | None:
-        """(store, path) when ``uri`` is on a datastore backed by object storage."""
-        parsed = parse_datastore_uri(strip_type_prefix(str(uri)))
-        if parsed is None:
-            return None
-        if parsed[0].lower() == DEFAULT_DATASTORE:
-            blob_store = self.blob_store()
-            return (blob_store, parsed[1]) if blob_store else None
-        body = self.store.get("datastore", parsed[0])
-        store = datastores.remote_store_for(body) if body else None
-        return (store, parsed[1]) if store else None
-
-    def _local_path(self, uri: str) -> Path:
-        return to_local_path(uri, self.workspace, self._datastore_root)
-
-    def _datastore_root(self, name: str) -> Path:
-        if name.lower() == DEFAULT_DATASTORE:
-            return self.workspace.datastore_dir(DEFAULT_DATASTORE)
-        body = self.store.get("datastore", name)
-        if body is None:
-            raise ResourceNotFoundError(
-                f"datastore {name!r} is not registered in workspace {self.workspace.name!r}; use "
-                f"{DEFAULT_DATASTORE} or register it with 'batch-emulator ml datastore create'")
-        if body.get("type") == "local":
-            return Path(body["path"])
-        return self.workspace.datastore_dir(body["name"])
+        return Location(given, path=path), input_type or "uri_folder"
 
     def _cluster_for(self, compute: str | None,
                      deployment: dict) -> tuple[ClusterSpec, int | None, list[str]]:
@@ -236,3 +237,13 @@ class InvokeOperations:
                 "image")
         return ClusterSpec(kubernetes={"image": image, "namespace": body.get("namespace"),
                                        "resources": body.get("resources")}), None, []
+
+
+def _add_overrides(overrides: dict, mini_batch_size: int | None, instance_count: int | None,
+                   environment_variables: Mapping[str, str] | None) -> None:
+    if mini_batch_size is not None:
+        overrides["mini_batch_size"] = mini_batch_size
+    if instance_count is not None:
+        overrides["instance_count"] = instance_count
+    for key, value in (environment_variables or {}).items():
+        overrides[f"environment_variables.{key}"] = str(value)

@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from emulator import documents, job_runner
-from emulator.engine.record import TERMINAL, JobRecord
 from emulator.exceptions import ResourceNotFoundError, ValidationError
-from emulator.jobs import CANCEL_REQUEST_FILE
+from emulator.jobs import launch
+from emulator.jobs.record import TERMINAL, JobRecord, JobStatus
+from emulator.service import documents
 
 
 class JobOperations:
@@ -35,16 +35,21 @@ class JobOperations:
         if record.status in TERMINAL:
             self.warnings.append(f"job {name} already ended ({record.status}); nothing to cancel")
             return documents.job(self.store, body)
-        (Path(record.job_folder) / CANCEL_REQUEST_FILE).touch()
+        launch.request_cancel(record.job_folder)
         body["display_status"] = "CancelRequested"
         return documents.job(self.store, body)
 
-    def wait_job(self, name: str, timeout: float | None = None, poll: float = 0.2) -> dict:
+    def wait_job(self, name: str, timeout: float | None = None, poll: float = 0.05) -> JobRecord:
+        """The job's final record; ``TimeoutError`` when it still runs after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for body in self._follow(name, poll):
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {name} still {body['record']['status']} after {timeout} s")
-        return self.show_job(name)
+        return self.job_record(name)
+
+    def job_record(self, name: str) -> JobRecord:
+        """The job's record (statuses, counts, failed mini-batches), for callers in Python."""
+        return JobRecord.from_dict(self._job(name)["record"])
 
     def stream_job(self, name: str, poll: float = 0.2) -> Iterator[str]:
         """Lines of the job's progress log as they are written, until the job ends."""
@@ -116,15 +121,15 @@ class JobOperations:
         """A job whose runner died is shown (and recorded) Failed, never Running forever."""
         status = body["record"]["status"]
         name = body["record"]["name"]
-        if status in TERMINAL or job_runner.runner_alive(pid, name):
+        if status in TERMINAL or launch.runner_alive(body["record"]["job_folder"]):
             return body
         found = self.store.get_job(name)  # the runner may have ended just now
         if found and found[0]["record"]["status"] in TERMINAL:
             return found[0]
         record = JobRecord.from_dict(body["record"])
         record.error = (f"the job runner process (pid {pid}) ended without finishing the job; "
-                        f"see {Path(record.job_folder) / job_runner.RUNNER_LOG}")
-        record.set_status("Failed")
+                        f"see {Path(record.job_folder) / launch.RUNNER_LOG}")
+        record.set_status(JobStatus.FAILED)
         body = {**body, "record": record.to_dict()}
         self.store.update_job(name, record.status, body)
         return body

@@ -11,16 +11,16 @@ from typing import Any
 
 import yaml
 
-from emulator import assets, azurite, datastores, mlflow_models
 from emulator.exceptions import (
     ConflictError,
     ResourceNotFoundError,
     StorageUnavailableError,
     ValidationError,
 )
-from emulator.uris import parse_datastore_uri
-from emulator.validation import load_resource
-from emulator.workspace import DEFAULT_DATASTORE
+from emulator.model import mlflow_models
+from emulator.model.uris import parse_datastore_uri
+from emulator.model.validation import load_resource
+from emulator.workspace import DEFAULT_DATASTORE, assets, azurite, datastores
 
 UPLOAD_FOLDER = "LocalUpload"
 

@@ -161,7 +161,7 @@ def test_account_tokens_and_configure(az, tmp_path):
     code, out, _ = az("account", "get-access-token", "--resource", "https://ml.azure.com")
     token = json.loads(out)
     assert code == 0 and token["tokenType"] == "Bearer" and token["accessToken"].count(".") == 2
-    from emulator.auth import verify_token
+    from emulator.workspace.auth import verify_token
 
     claims = verify_token(tmp_path / "home", token["accessToken"], "https://ml.azure.com")
     assert claims["aud"] == "https://ml.azure.com"
@@ -322,7 +322,7 @@ def test_jobs_beyond_the_running_limit_stay_queued_and_can_be_cancelled_there(
     assert status(second) == "Queued"  # its runner waits for the one slot
     az("ml", "job", "cancel", "-n", second)
     assert wait_for_status(az, second) == "Canceled"
-    from emulator.engine.record import JobRecord
+    from emulator.jobs.record import JobRecord
 
     folder = json.loads(az("ml", "job", "show", "-n", second)[1])["properties"]["job_folder"]
     assert JobRecord.load(folder).statuses == ["NotStarted", "Queued", "Canceled"]  # never ran

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi", reason="server tests need the 'server' extra")
 httpx = pytest.importorskip("httpx", reason="server tests need the 'server' extra")
 
-from emulator.auth import MANAGEMENT_RESOURCE, ML_RESOURCE, issue_token  # noqa: E402
+from emulator.workspace.auth import MANAGEMENT_RESOURCE, ML_RESOURCE, issue_token  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"

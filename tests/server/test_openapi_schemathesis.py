@@ -23,7 +23,7 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import checks  # noqa: E402
 from schemathesis.core import NOT_SET  # noqa: E402
 
-from emulator.auth import MANAGEMENT_RESOURCE, ML_RESOURCE  # noqa: E402
+from emulator.workspace.auth import MANAGEMENT_RESOURCE, ML_RESOURCE  # noqa: E402
 
 CHECKS = [
     checks.not_a_server_error,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.auth import MANAGEMENT_RESOURCE, ML_RESOURCE
+from emulator.workspace.auth import MANAGEMENT_RESOURCE, ML_RESOURCE
 from tests.helpers import wait_for
 from tests.server.conftest import SEED, WS
 
@@ -91,7 +91,7 @@ def test_data_plane_refuses_missing_or_forged_tokens(live_server, headers, statu
 
 
 def test_expired_forged_and_wrong_audience_tokens(live_server):
-    from emulator.auth import issue_token
+    from emulator.workspace.auth import issue_token
 
     expired = issue_token(live_server.home, ML_RESOURCE, lifetime=-10)["accessToken"]
     forged = live_server.token(ML_RESOURCE)[:-4] + "AAAA"

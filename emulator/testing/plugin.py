@@ -2,7 +2,7 @@
 
 Installed with the package (entry point ``pytest11``). Fixtures:
 
-``batch_emulator`` (function scope, ``emulator.testing.BatchEmulator``)
+``batch_emulator`` (function scope, ``emulator.testing.harness.BatchEmulator``)
     An isolated emulator for one test, with its own home under ``tmp_path``; cheap, because
     jobs run on the session's cluster. ``deploy(yaml, set_values=[...])``,
     ``invoke(folder | files=[...] | rows=DataFrame)`` (waits, deadline 120 s),
@@ -119,7 +119,7 @@ def batch_emulator_deployment(request: pytest.FixtureRequest) -> Path:
 def batch_emulator(batch_emulator_cluster: ClusterInfo, batch_emulator_deployment: Path,
                    tmp_path: Path):
     """An isolated emulator for this test (its own home under tmp_path)."""
-    from emulator.testing import BatchEmulator
+    from emulator.testing.harness import BatchEmulator
 
     return BatchEmulator(home=tmp_path / "batch-emulator-home",
                          scheduler_address=batch_emulator_cluster.scheduler_address,
@@ -130,7 +130,7 @@ def batch_emulator(batch_emulator_cluster: ClusterInfo, batch_emulator_deploymen
 @pytest.fixture
 def score_mini_batch(batch_emulator_deployment: Path, tmp_path: Path):
     """``score_mini_batch(files, deployment=None, timeout=None)`` in a real scoring process."""
-    from emulator.testing import score_mini_batch as score
+    from emulator.service import score_mini_batch as score
 
     counter = iter(range(10**6))
 
@@ -148,7 +148,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
         return
-    from emulator.testing import BatchJobError
+    from emulator.testing.harness import BatchJobError
 
     if call.excinfo is not None and call.excinfo.errisinstance(BatchJobError):
         return  # the failure message is the report already

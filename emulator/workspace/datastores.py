@@ -21,14 +21,10 @@ from typing import Any
 from emulator.exceptions import (
     EmulatorError,
     InputError,
+    MissingObjectError,
     OutputExistsError,
-    ResourceNotFoundError,
     StorageUnavailableError,
 )
-
-
-class MissingObjectError(ResourceNotFoundError):
-    """An object a job or a registration needs is not in its store."""
 
 
 @dataclass(frozen=True)

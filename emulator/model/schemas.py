@@ -24,10 +24,10 @@ from emulator.exceptions import ValidationError
 
 def schemas_dir() -> Path:
     """The folder of ``*.schema.json``: inside the wheel, else the source checkout's."""
-    packaged = Path(__file__).parent / "schemas"
+    packaged = Path(__file__).parents[1] / "schemas"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[1] / "schemas"
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 @functools.cache

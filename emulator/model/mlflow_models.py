@@ -9,7 +9,7 @@ import yaml
 from emulator.exceptions import NotSupportedError, ValidationError
 
 PYFUNC = "python_function"
-DRIVER_DIR = Path(__file__).resolve().parent / "scoring" / "mlflow_driver"
+DRIVER_DIR = Path(__file__).resolve().parents[1] / "scoring" / "mlflow_driver"
 DRIVER_SCRIPT = "mlflow_batch_driver.py"
 
 

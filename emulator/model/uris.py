@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from emulator.exceptions import InputError, ResourceNotFoundError
-from emulator.workspace import DEFAULT_DATASTORE, Workspace
+from emulator.exceptions import InputError
+
+DEFAULT_DATASTORE = "workspaceblobstore"
 
 _DATASTORE_URI = re.compile(  # the short form, or the long one Azure's SDK writes
     r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
@@ -36,26 +37,17 @@ def parse_datastore_uri(uri: str) -> tuple[str, str] | None:
     return (match["datastore"], unquote(match["path"])) if match else None
 
 
-def to_local_path(uri: str, workspace: Workspace,
-                  datastore_root: Callable[[str], Path] | None = None) -> Path:
-    """A local path for a data URI of this workspace; a clear error for anything else.
+def to_local_path(uri: str, datastore_root: Callable[[str], Path]) -> Path:
+    """A local path for a data URI; a clear error for anything that is not local.
 
-    ``datastore_root`` maps a datastore name to its local folder (the service knows the
-    registered ones); by default only ``workspaceblobstore`` is known.
+    ``datastore_root`` maps a datastore name to its local folder (or raises for one that is
+    not registered).
     """
     uri = strip_type_prefix(str(uri))
     parsed = parse_datastore_uri(uri)
     if parsed:
         datastore, path = parsed
-        if datastore_root is not None:
-            root = datastore_root(datastore)
-        elif datastore != DEFAULT_DATASTORE:
-            raise ResourceNotFoundError(
-                f"datastore {datastore!r} is not registered in workspace {workspace.name!r}; "
-                f"use {DEFAULT_DATASTORE} or register it with 'batch-emulator datastore create'")
-        else:
-            root = workspace.datastore_dir(datastore)
-        return _inside(root, path, uri)
+        return _inside(datastore_root(datastore), path, uri)
     if uri.startswith("file://"):
         return Path(unquote(urlparse(uri).path))
     if uri.startswith(("azureml:", "https://", "http://")) or "://" in uri:

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emulator import schemas
 from emulator.exceptions import NotSupportedError, ValidationError
-from emulator.specs import apply_set_values
+from emulator.model import schemas
+from emulator.model.specs import apply_set_values
 
 KINDS = ("batch_endpoint", "batch_deployment", "model", "environment", "data", "compute", "datastore")
 DEPLOYMENT = "batch_deployment"
@@ -115,7 +115,7 @@ def validate_files(paths: Sequence[str | Path], kind: str | None = None) -> list
 def document_errors(kind: str, document: schemas.Document) -> list[str]:
     """Every error of one parsed document, schema errors and the rules beside them, by line."""
     _check_kind(kind)
-    if kind == DEPLOYMENT and isinstance(document.data, Mapping) and document.data.get("type") == "pipeline":
+    if kind == DEPLOYMENT and _is_pipeline(document):
         return [_pipeline_error(document)]
     errors = schemas.validation_errors(kind, document)
     if kind == DEPLOYMENT:
@@ -146,15 +146,22 @@ def load_resource(kind: str, path: str | Path | None = None, set_values: Iterabl
         source, lines = document.source, document.lines
     data = apply_set_values(data, set_values)
     document = schemas.Document(data, source, lines)
-    if kind == DEPLOYMENT and data.get("type") == "pipeline":
-        raise NotSupportedError(_pipeline_error(document))
-    schemas.validate(kind, document)
     if kind == DEPLOYMENT:
-        rule_errors = _deployment_rule_errors(document)
-        if rule_errors:
-            raise ValidationError(rule_errors[0], tuple(rule_errors))
+        check_deployment(document)
         return data
+    schemas.validate(kind, document)
     return schemas.fill_defaults(kind, data)
+
+
+def check_deployment(document: schemas.Document) -> None:
+    """Refuse a deployment document: an unsupported type, the schema's best error, then the
+    rules beside the schema (``validate`` lists the same errors with :func:`document_errors`)."""
+    if _is_pipeline(document):
+        raise NotSupportedError(_pipeline_error(document))
+    schemas.validate(DEPLOYMENT, document)
+    rule_errors = _deployment_rule_errors(document)
+    if rule_errors:
+        raise ValidationError(rule_errors[0], tuple(rule_errors))
 
 
 # --------------------------------------------------------------------------------------
@@ -173,6 +180,10 @@ def _deployment_rule_errors(document: schemas.Document) -> list[str]:
                          "When output_action is set to summary_only, the output_file_name need not "
                          "to be specified; remove output_file_name or use output_action: append_row")]
     return []
+
+
+def _is_pipeline(document: schemas.Document) -> bool:
+    return isinstance(document.data, Mapping) and document.data.get("type") == "pipeline"
 
 
 def _pipeline_error(document: schemas.Document) -> str:

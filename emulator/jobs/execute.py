@@ -1,22 +1,16 @@
-"""Carry one job from Preparing to a final status: the engine's single entry point."""
+"""Carry one job from Preparing to a final status, on the engine; records every change."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator import datastores
-from emulator.datastores import RemoteStore
-from emulator.engine import outputs
-from emulator.engine import record as status
-from emulator.engine.cluster import ClusterSpec, job_instances
+from emulator.engine import environments, outputs
+from emulator.engine.cluster import job_instances
 from emulator.engine.partition import list_input_files, partition
-from emulator.engine.record import FailedMiniBatch, JobRecord
 from emulator.engine.scheduler import (
     CANCELED,
     COMPLETED,
@@ -27,73 +21,29 @@ from emulator.engine.scheduler import (
 )
 from emulator.engine.tasks import RUN_DONE, MiniBatchResult, ScoringContext
 from emulator.exceptions import EmulatorError
-from emulator.specs import BatchDeploymentSettings, RetrySettings
+from emulator.jobs.plan import JobPlan, check_output_available
+from emulator.jobs.record import MAX_FAILED_MINI_BATCHES_KEPT, FailedMiniBatch, JobRecord, JobStatus
+from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
+from emulator.workspace import datastores
 
 PROGRESS_SAVE_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class JobPlan:
-    """A job as the engine sees it: resolved local paths and final settings."""
-
-    job_name: str
-    job_dir: Path
-    input_path: Path
-    output_dir: Path
-    code_dir: Path
-    scoring_script: Path
-    model_dir: Path
-    settings: BatchDeploymentSettings
-    instance_count: int
-    cluster: ClusterSpec = field(default_factory=ClusterSpec)
-    python: str = sys.executable
-    environment: dict | None = None  # an EnvironmentSpec; isolated mode builds a venv for it
-    home: str = ""  # where isolated environments are cached
-    in_process: bool = False  # score in the Dask worker's process (needs an in-process cluster)
-    input_store: dict | None = None  # a RemoteStore: inputs are keys below input_prefix in it
-    input_prefix: str = ""
-    output_store: dict | None = None  # a RemoteStore: output_dir is staged, then published
-    output_prefix: str = ""
-
-    def to_dict(self) -> dict:
-        """JSON-ready, for a job runner in another process (``from_dict`` reverses it)."""
-        values = dataclasses.asdict(self)
-        for key, value in values.items():
-            if isinstance(value, Path):
-                values[key] = str(value)
-        values["settings"]["environment_variables"] = dict(self.settings.environment_variables)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> JobPlan:
-        values = dict(values)
-        for key in ("job_dir", "input_path", "output_dir", "code_dir", "scoring_script",
-                    "model_dir"):
-            values[key] = Path(values[key])
-        settings = dict(values["settings"])
-        settings["retry_settings"] = RetrySettings(**settings["retry_settings"])
-        values["settings"] = BatchDeploymentSettings(**settings)
-        values["cluster"] = ClusterSpec(**values["cluster"])
-        return cls(**values)
 
 
 def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lambda: False,
             on_change: Callable[[JobRecord], None] = JobRecord.save) -> JobRecord:
     """Run the job to a final status; never raises for a job failure, records it instead."""
     settings = plan.settings
-    job.set_status(status.PREPARING)
+    job.set_status(JobStatus.PREPARING)
     on_change(job)
     logs = outputs.JobLogs(plan.job_dir, settings.logging_level)
     results_file: outputs.ResultsFile | None = None
     try:
-        input_store = RemoteStore.from_dict(plan.input_store)
-        files = (datastores.list_files(input_store, plan.input_prefix) if input_store
-                 else list_input_files(plan.input_path))
+        input_store = plan.input.remote
+        files = (datastores.list_files(input_store, plan.input.prefix) if input_store
+                 else list_input_files(plan.input.path))
         mini_batches = list(partition(files, settings.mini_batch_size))
         job.files_total, job.mini_batches_total = len(files), len(mini_batches)
-        outputs.check_output_available(plan.output_dir, settings.output_action,
-                                       settings.output_file_name)
-        _check_remote_output(plan)
+        check_output_available(plan.output, settings)
         plan.output_dir.mkdir(parents=True, exist_ok=True)
         if settings.output_action == outputs.APPEND_ROW:
             results_file = outputs.ResultsFile(plan.output_dir, settings.output_file_name,
@@ -110,8 +60,8 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
                            plan.job_name) as instances:
             ctx = _scoring_context(plan, instances.names, python)
             if should_stop():
-                return _finish(job, logs, results_file, status.CANCELED, "", on_change)
-            job.set_status(status.RUNNING)
+                return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
+            job.set_status(JobStatus.RUNNING)
             on_change(job)
             progress = _Progress(job, logs, results_file, on_change)
             outcome = LeaseScheduler(instances, ctx, mini_batches, settings.error_threshold,
@@ -119,46 +69,37 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         progress.save()
         return _conclude(job, logs, results_file, outcome, settings, on_change, plan)
     except EmulatorError as exc:
-        return _finish(job, logs, results_file, status.FAILED, str(exc), on_change,
-                       getattr(exc, "detail", ""))
+        return _finish(job, logs, results_file, JobStatus.FAILED, str(exc), on_change,
+                       exc.detail)
     except Exception as exc:
         detail = traceback.format_exc()
-        return _finish(job, logs, results_file, status.FAILED,
+        return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"the emulator failed unexpectedly: {type(exc).__name__}: {exc}",
                        on_change, detail)
 
 
 def _python_for(plan: JobPlan, logs: outputs.JobLogs) -> str:
     """The interpreter of the scoring processes: this one, or an isolated environment's."""
-    from emulator import environments
-
+    python = plan.python or sys.executable
     if plan.environment is None:
-        return plan.python
+        return python
     spec = environments.EnvironmentSpec.from_dict(plan.environment)
     if spec.mode != environments.ISOLATED:
-        return plan.python
+        return python
     return str(environments.ensure_environment(spec, Path(plan.home), logs.overview))
-
-
-def _check_remote_output(plan: JobPlan) -> None:
-    store = RemoteStore.from_dict(plan.output_store)
-    if store is not None:
-        datastores.check_output_available(store, plan.output_prefix,
-                                          plan.settings.output_action,
-                                          plan.settings.output_file_name)
 
 
 def _publish_remote(plan: JobPlan, job: JobRecord, results_file) -> None:
     """Finalizing on object storage: the results file (or summary_only files) uploaded with a
     conditional write, so an existing object is never overwritten."""
-    store = RemoteStore.from_dict(plan.output_store)
+    store, prefix = plan.output.remote, plan.output.prefix
     sources = [Path(job.output_file)] if results_file is not None else sorted(
         p for p in plan.output_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     for source in sources:
         relative = source.relative_to(plan.output_dir).as_posix()
-        datastores.publish(store, source, store.key(f"{plan.output_prefix}/{relative}"))
+        datastores.publish(store, source, store.key(f"{prefix}/{relative}"))
     if results_file is not None:
-        job.output_file = store.url(f"{plan.output_prefix}/{Path(job.output_file).name}")
+        job.output_file = store.url(f"{prefix}/{Path(job.output_file).name}")
 
 
 def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringContext:
@@ -179,7 +120,7 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         concurrency=settings.max_concurrency_per_instance,
         instance_names=instance_names,
         in_process=plan.in_process,
-        input_store=plan.input_store,
+        input_store=plan.input.store,
     )
 
 
@@ -200,7 +141,7 @@ class _Progress:
         if self.results_file is not None:
             self.results_file.append(result.rows)
         self.logs.report(result, instance)
-        if result.failed and len(job.failed_mini_batches) < status.MAX_FAILED_MINI_BATCHES_KEPT:
+        if result.failed and len(job.failed_mini_batches) < MAX_FAILED_MINI_BATCHES_KEPT:
             last = result.final
             job.failed_mini_batches.append(FailedMiniBatch(
                 id=result.mini_batch.id, files=list(result.mini_batch.files),
@@ -216,8 +157,6 @@ class _Progress:
 
 
 def _short_return_message(result: MiniBatchResult) -> str:
-    from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
-
     if result.succeeded == 0:
         return NO_SUCCEEDED_ITEM
     return (f"run() returned {result.succeeded} item(s) for {result.total} file(s); "
@@ -226,30 +165,30 @@ def _short_return_message(result: MiniBatchResult) -> str:
 
 def _conclude(job, logs, results_file, outcome, settings, on_change, plan) -> JobRecord:
     if outcome.kind == CANCELED:
-        return _finish(job, logs, results_file, status.CANCELED, "", on_change)
+        return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
     if outcome.kind == THRESHOLD:
-        return _finish(job, logs, results_file, status.FAILED,
+        return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"{job.files_failed} input file(s) failed, more than error_threshold="
                        f"{settings.error_threshold}; the job was aborted. "
                        f"{_first_failure(job)}", on_change)
     if outcome.kind == INIT_FAILED:
         last_line = outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else ""
-        return _finish(job, logs, results_file, status.FAILED,
+        return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"init() failed in every scoring process ({last_line}); traceback in "
                        "logs/user/error/", on_change, outcome.detail)
     if outcome.kind == SCRIPT_INVALID:
-        return _finish(job, logs, results_file, status.FAILED, outcome.detail, on_change)
+        return _finish(job, logs, results_file, JobStatus.FAILED, outcome.detail, on_change)
     assert outcome.kind == COMPLETED, outcome
-    job.set_status(status.FINALIZING)
+    job.set_status(JobStatus.FINALIZING)
     on_change(job)
     if results_file is not None:
         job.output_file = str(results_file.commit())
-    if plan.output_store:
+    if plan.output.store:
         _publish_remote(plan, job, results_file)
     if results_file is not None:
         logs.overview(f"append_row: {results_file.rows_written} row(s) written to "
                       f"{job.output_file}")
-    return _finish(job, logs, None, status.COMPLETED, "", on_change)
+    return _finish(job, logs, None, JobStatus.COMPLETED, "", on_change)
 
 
 def _first_failure(job: JobRecord) -> str:

@@ -19,8 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-from emulator.datastores import RemoteStore
+from emulator import settings
 from emulator.exceptions import StorageUnavailableError
+from emulator.workspace.datastores import RemoteStore
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, in Azurite's source and Microsoft's docs).
@@ -33,7 +34,7 @@ _LISTENING = re.compile(r"successfully listens on (https?://\S+)")
 
 
 def find_executable() -> str | None:
-    configured = os.environ.get("BATCH_EMULATOR_AZURITE")
+    configured = settings.azurite_executable()
     if configured:
         return configured if os.access(configured, os.X_OK) else None
     return shutil.which("azurite-blob")

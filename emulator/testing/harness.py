@@ -3,23 +3,25 @@ and single mini-batches scored in a real scoring process. Usable without pytest,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.engine.record import FailedMiniBatch, JobRecord
-from emulator.engine.tasks import RUN_DONE, RUN_TIMEOUT, ScoringContext
 from emulator.exceptions import EmulatorError
-from emulator.scoring.bootstrap import FAULTS_VARIABLE
-from emulator.service import BatchService
+from emulator.model.schemas import load_document
+from emulator.service import (
+    FAULTS_VARIABLE,
+    RUN_DONE,
+    RUN_TIMEOUT,
+    BatchService,
+    FailedMiniBatch,
+    JobRecord,
+)
 
 COMPUTE = "pytest-cluster"
 FAULT_MODES = ("raise", "hang", "crash")
@@ -193,11 +195,9 @@ class BatchEmulator:
         """Create the endpoint (if needed) and the deployment from YAML (``--set`` overrides
         as ``set_values``); it runs on the session's cluster and becomes the default."""
         path = Path(deployment or self.default_deployment or "deployment.yml")
-        from emulator.schemas import load_document
-
         data = load_document(path).data or {}
         endpoint = endpoint_name or data.get("endpoint_name") or "test-endpoint"
-        if self.service.store.get("endpoint", endpoint) is None:
+        if not self.service.endpoint_exists(endpoint):
             self.service.create_endpoint(name=endpoint)
         extra = [f"compute=azureml:{COMPUTE}"] if self.scheduler_address else []
         document = self.service.create_deployment(
@@ -248,26 +248,23 @@ class BatchEmulator:
             set_values=list(set_values), output_path=output_path, environment_variables=faults)
         if not wait:
             return self._result(document["name"])
-        deadline = time.monotonic() + (timeout or self.wait_timeout)
-        while True:
+        limit = timeout or self.wait_timeout
+        try:
+            self.service.wait_job(document["name"], timeout=limit)
+        except TimeoutError:
+            self.service.cancel_job(document["name"])
             result = self._result(document["name"])
-            if result.record.is_terminal:
-                self.jobs.append(result)
-                return result
-            if time.monotonic() > deadline:
-                self.service.cancel_job(document["name"])
-                raise BatchJobError(f"job {document['name']} still {result.status} after "
-                                    f"{timeout or self.wait_timeout} s; it was cancelled\n"
-                                    f"{result.describe()}")
-            time.sleep(0.05)
+            raise BatchJobError(f"job {document['name']} still {result.status} after {limit} s; "
+                                f"it was cancelled\n{result.describe()}") from None
+        result = self._result(document["name"])
+        self.jobs.append(result)
+        return result
 
     def job(self, name: str) -> BatchJobResult:
         return self._result(name)
 
     def _result(self, name: str) -> BatchJobResult:
-        document = self.service.show_job(name)
-        found = self.service.store.get_job(name)
-        return BatchJobResult(JobRecord.from_dict(found[0]["record"]), document)
+        return BatchJobResult(self.service.job_record(name), self.service.show_job(name))
 
     def _stage_files(self, files: Iterable[str | os.PathLike]) -> Path:
         folder = Path(tempfile.mkdtemp(prefix="files-", dir=self._inputs_root()))
@@ -295,85 +292,3 @@ class BatchEmulator:
         root = self.home / "inputs"
         root.mkdir(parents=True, exist_ok=True)
         return root
-
-
-# ---------------------------------------------------------------------------- one mini-batch
-
-
-@dataclass
-class MiniBatchOutcome:
-    """What one run(mini_batch) did in a real scoring process."""
-
-    status: str  # RUN_DONE | RUN_EXCEPTION | RUN_TIMEOUT | PROCESS_CRASHED | INIT_FAILED
-    total: int
-    succeeded: int
-    rows: list[str]
-    error: str
-    traceback: str
-    elapsed: float
-    stdout: str
-
-    @property
-    def failed(self) -> int:
-        return self.total - self.succeeded
-
-    @property
-    def timed_out(self) -> bool:
-        return self.status == RUN_TIMEOUT
-
-
-def score_mini_batch(files: Sequence[str | os.PathLike], deployment: str | os.PathLike,
-                     *, timeout: int | None = None, workdir: str | os.PathLike | None = None,
-                     environment_variables: Mapping[str, str] | None = None) -> MiniBatchOutcome:
-    """Run the deployment's ``init()`` and one ``run(files)`` in a real scoring process, with
-    Azure's environment variables and the deployment's ``retry_settings.timeout``."""
-    from emulator.engine.worker import InitFailed, ScoringProcess, ScriptInvalid
-    from emulator.specs import load_deployment
-
-    spec = load_deployment(deployment)
-    if spec.code_configuration is None:
-        raise EmulatorError(f"deployment {spec.name} has no scoring script to run")
-    if spec.model.path is None:
-        raise EmulatorError(f"deployment {spec.name}: give the model inline (model: {{path: ...}})")
-    root = Path(workdir or tempfile.mkdtemp(prefix="mini-batch-"))
-    model_dir = root / "azureml-models"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    link = model_dir / spec.model.path.name
-    if not link.exists():
-        link.symlink_to(spec.model.path, target_is_directory=spec.model.path.is_dir())
-    (root / "score").mkdir(exist_ok=True)
-    settings = spec.settings
-    ctx = ScoringContext(
-        job_name=f"mini-batch-{os.getpid()}-{time.time_ns()}", job_dir=str(root),
-        code_dir=str(spec.code_configuration.code),
-        scoring_script=str(spec.code_configuration.script_path), model_dir=str(model_dir),
-        output_dir=str(root / "score"),
-        environment_variables=tuple({**settings.environment_variables,
-                                     **(environment_variables or {})}.items()),
-        timeout=timeout or settings.retry_settings.timeout, max_retries=0, collect_rows=True,
-        logging_level=settings.logging_level, python=sys.executable, concurrency=1,
-        instance_names=())
-    files = tuple(str(Path(f).resolve()) for f in files)
-    process = ScoringProcess(ctx, "instance-0", 0)
-    stdout_log = root / "logs" / "user" / "stdout" / "instance-0" / "process000.stdout.txt"
-    try:
-        try:
-            process.wait_ready()
-        except (InitFailed, ScriptInvalid) as exc:
-            text = getattr(exc, "traceback_text", str(exc))
-            return MiniBatchOutcome("INIT_FAILED", len(files), 0, [], text.strip().splitlines()[-1],
-                                    text, 0.0, _read(stdout_log))
-        attempt, rows = process.run(files)
-    finally:
-        with contextlib.suppress(Exception):
-            process.kill()
-    return MiniBatchOutcome(attempt.status, len(files), min(attempt.succeeded, len(files)),
-                            rows.splitlines(), attempt.error, attempt.traceback, attempt.elapsed,
-                            _read(stdout_log))
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""

@@ -6,18 +6,32 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-NOT_STARTED = "NotStarted"
-QUEUED = "Queued"
-PREPARING = "Preparing"
-RUNNING = "Running"
-FINALIZING = "Finalizing"
-COMPLETED = "Completed"
-FAILED = "Failed"
-CANCELED = "Canceled"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+
+class JobStatus(str, Enum):
+    """Azure's job statuses. A ``str``, so ``record.status == "Completed"`` and JSON work."""
+
+    NOT_STARTED = "NotStarted"
+    QUEUED = "Queued"
+    PREPARING = "Preparing"
+    RUNNING = "Running"
+    FINALIZING = "Finalizing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    def __str__(self) -> str:  # "Completed", not "JobStatus.COMPLETED", in messages
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
 
 MAX_FAILED_MINI_BATCHES_KEPT = 100
 
@@ -37,7 +51,7 @@ class FailedMiniBatch:
 class JobRecord:
     name: str
     job_folder: str
-    status: str = NOT_STARTED
+    status: JobStatus = JobStatus.NOT_STARTED
     deployment_name: str = ""
     endpoint_name: str = ""
     input_path: str = ""
@@ -62,6 +76,7 @@ class JobRecord:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.status = JobStatus(self.status)
         if not self.status_history:
             self.status_history.append((self.status, self.creation_time))
 
@@ -69,21 +84,25 @@ class JobRecord:
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: JobStatus) -> None:
         now = time.time()
-        self.status = status
-        self.status_history.append((status, now))
-        if status == RUNNING and self.start_time is None:
+        self.status = JobStatus(status)
+        self.status_history.append((self.status, now))
+        if status == JobStatus.RUNNING and self.start_time is None:
             self.start_time = now
         if status in TERMINAL:
             self.end_time = now
 
     @property
     def statuses(self) -> list[str]:
-        return [status for status, _ in self.status_history]
+        return [str(status) for status, _ in self.status_history]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready (statuses as their plain strings)."""
+        values = asdict(self)
+        values["status"] = self.status.value
+        values["status_history"] = [(str(status), at) for status, at in self.status_history]
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobRecord:

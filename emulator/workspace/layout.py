@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator import settings
 from emulator.exceptions import ValidationError
 
 DEFAULT_WORKSPACE = "default"
-DEFAULT_DATASTORE = "workspaceblobstore"
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("BATCH_EMULATOR_HOME") or Path.home() / ".batch-emulator")
+    return settings.home()
 
 
 @dataclass(frozen=True)

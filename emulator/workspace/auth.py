@@ -16,7 +16,8 @@ import secrets
 import time
 from pathlib import Path
 
-from emulator.exceptions import EmulatorError
+from emulator import settings
+from emulator.exceptions import AudienceError, AuthenticationError
 
 ML_RESOURCE = "https://ml.azure.com"
 MANAGEMENT_RESOURCE = "https://management.azure.com"
@@ -24,16 +25,6 @@ TOKEN_LIFETIME_SECONDS = 3600
 ISSUER = "https://sts.batch-emulator.local/"
 TENANT_ID = "00000000-0000-0000-0000-000000000000"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
-
-
-class AuthenticationError(EmulatorError):
-    code = "InvalidAuthenticationToken"
-    http_status = 401
-    exit_code = 7
-
-
-class AudienceError(AuthenticationError):
-    code = "InvalidAuthenticationTokenAudience"
 
 
 def _b64(data: bytes) -> str:
@@ -62,7 +53,7 @@ def issue_token(home: Path, resource: str = ML_RESOURCE, user: str | None = None
                 lifetime: int = TOKEN_LIFETIME_SECONDS) -> dict:
     """``az account get-access-token``'s answer, with a token signed by this home's key."""
     now = int(time.time())
-    user = user or os.environ.get("USER", "local-user")
+    user = user or settings.user()
     claims = {"aud": resource.rstrip("/"), "iss": ISSUER, "iat": now, "nbf": now,
               "exp": now + lifetime, "sub": user, "upn": user, "tid": TENANT_ID,
               "oid": hashlib.sha256(user.encode()).hexdigest()[:32]}

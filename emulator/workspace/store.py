@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from emulator.workspace import Workspace
+from emulator.model.references import Scope
+from emulator.workspace.layout import Workspace
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -55,6 +56,7 @@ class Store:
         self.workspace = workspace
         self.subscription = subscription
         self.resource_group = resource_group
+        self.scope = Scope(subscription, resource_group, workspace.name)
         self.path = workspace.root / "workspace.db"
         workspace.root.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:

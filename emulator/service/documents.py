@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from emulator.assets import arm_id
-from emulator.engine.record import JobRecord
-from emulator.store import Store
+from emulator.jobs.record import JobRecord
+from emulator.model.references import arm_id
+from emulator.model.timestamps import iso_time
+from emulator.workspace.store import Store
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
 
@@ -32,7 +32,7 @@ def endpoint(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "auth_mode": body["auth_mode"],
         "defaults": {"deployment_name": body.get("defaults", {}).get("deployment_name")},
         "properties": body.get("properties", {}),
-        "id": arm_id(store, "batchEndpoints", name),
+        "id": arm_id(store.scope, "batchEndpoints", name),
         "location": "local",
         "provisioning_state": "Succeeded",
         "scoring_uri": f"{base}/endpoints/{name}/jobs",
@@ -42,17 +42,14 @@ def endpoint(store: Store, body: dict[str, Any]) -> dict[str, Any]:
 
 def deployment(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     document = {k: v for k, v in body.items() if not k.startswith("_")}
-    document["id"] = arm_id(store, f"batchEndpoints/{body['endpoint_name']}/deployments",
+    document["id"] = arm_id(store.scope, f"batchEndpoints/{body['endpoint_name']}/deployments",
                             body["name"])
     document["provisioning_state"] = "Succeeded"
     return document
 
 
 def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + \
-        f".{int(timestamp % 1 * 1e6):06d}+00:00"
+    return None if timestamp is None else iso_time(timestamp)
 
 
 def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +75,7 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "type": "pipeline",
         "status": body.get("display_status") or record.status,
         "experiment_name": record.endpoint_name or "batch-emulator",
-        "id": arm_id(store, "jobs", record.name),
+        "id": arm_id(store.scope, "jobs", record.name),
         "creation_context": {"created_at": _iso(record.creation_time),
                              "created_by": body.get("created_by", "local-user"),
                              "created_by_type": "User"},

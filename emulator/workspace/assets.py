@@ -9,50 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from emulator import settings
 from emulator.exceptions import ResourceNotFoundError, ValidationError
-from emulator.store import Store, artifact_dir
-from emulator.uris import parse_datastore_uri
-
-_ARM_REFERENCE = re.compile(
-    r"^azureml:?/*(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
-    r"Microsoft\.MachineLearningServices/)?|locations/[^/]+/)?workspaces/[^/]+/"
-    r"(?P<segment>models|data|environments|codes)/(?P<name>[^/]+)"
-    r"(?:/versions/(?P<version>[^/]+)|/versions/labels/(?P<label>[^/]+))?/?$")
-_SHORT_REFERENCE = re.compile(r"^azureml:/?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))?$")
-
-SEGMENTS = {"model": "models", "data": "data", "environment": "environments", "code": "codes"}
-
-
-def is_reference(value: str) -> bool:
-    return isinstance(value, str) and value.startswith("azureml:") and \
-        parse_datastore_uri(value) is None
-
-
-def parse_reference(reference: str, kind: str) -> tuple[str, str | None]:
-    """``(name, version or None for latest)`` of an asset reference in any of Azure's forms."""
-    match = _ARM_REFERENCE.match(reference)
-    if match and match["segment"] == SEGMENTS[kind]:
-        return match["name"], None if match["label"] == "latest" else match["version"]
-    match = _SHORT_REFERENCE.match(reference)
-    if match:
-        if match["label"] not in (None, "latest"):
-            raise ValidationError(f"{reference}: only the label @latest is supported")
-        return match["name"], match["version"]
-    raise ValidationError(f"{reference!r} is not a {kind} reference; use azureml:<name>:<version> "
-                          "or azureml:<name>@latest")
-
-
-def arm_id(store: Store, segment: str, name: str, version: str | None = None) -> str:
-    ws = store.workspace
-    base = (f"/subscriptions/{store.subscription}/resourceGroups/{store.resource_group}/providers/"
-            f"Microsoft.MachineLearningServices/workspaces/{ws.name}/{segment}/{name}")
-    return f"{base}/versions/{version}" if version is not None else base
+from emulator.model.references import SEGMENTS, arm_id, parse_reference
+from emulator.model.timestamps import iso_time
+from emulator.workspace.store import Store, artifact_dir
 
 
 def resolve(store: Store, kind: str, reference: str) -> dict:
@@ -74,7 +40,7 @@ def resolve(store: Store, kind: str, reference: str) -> dict:
 
 
 def version_key(body: dict) -> tuple:
-    from emulator.store import version_sort_key
+    from emulator.workspace.store import version_sort_key
 
     return version_sort_key(str(body["version"]))
 
@@ -122,8 +88,8 @@ def register(store: Store, kind: str, document: dict[str, Any], source: Path | N
     if source is not None:
         copied = copy_artifact(source, artifact_dir(store.workspace, kind, name, version))
         body["local_path"] = str(copied)
-    body["id"] = arm_id(store, SEGMENTS[kind], name, version)
-    body["creation_context"] = {"created_at": _now(), "created_by": _user()}
+    body["id"] = arm_id(store.scope, SEGMENTS[kind], name, version)
+    body["creation_context"] = {"created_at": iso_time(), "created_by": settings.user()}
     store.put(kind, name, body, version=version)
     return body
 
@@ -146,7 +112,7 @@ def register_code(store: Store, folder: Path) -> Path:
     target = artifact_dir(store.workspace, "code", name, "1")
     if store.get("code", name, version="1") is None:
         store.put("code", name, {"name": name, "version": "1", "local_path": str(
-            target / folder.name), "id": arm_id(store, "codes", name, "1")}, version="1")
+            target / folder.name), "id": arm_id(store.scope, "codes", name, "1")}, version="1")
     if not target.exists():
         staging = target.with_name(f".{target.name}.{os.getpid()}.{time.time_ns()}")
         try:
@@ -174,11 +140,3 @@ def _code_files(folder: Path, home: Path) -> list[str]:
         base = Path(root).relative_to(folder)
         found.extend(str(base / name) for name in sorted(files) if not name.startswith("."))
     return found
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-
-
-def _user() -> str:
-    return os.environ.get("USER", "local-user")

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from emulator import schemas
-from emulator.exceptions import NotSupportedError, ScoringScriptError, ValidationError
+from emulator.exceptions import ScoringScriptError, ValidationError
+from emulator.model import schemas
 
 DEPLOYMENT = "batch_deployment"
 INVOKE_OVERRIDES = "invoke_overrides"
@@ -113,37 +113,15 @@ class BatchDeployment:
     source: Path | None = None
 
 
-def load_deployment(path: str | Path, set_values: Iterable[str] = (),
-                    skip_script_validation: bool = False) -> BatchDeployment:
-    """Read, override (``--set a.b=c``), validate and normalise a deployment YAML."""
-    document = schemas.load_document(path)
-    if not isinstance(document.data, dict):
-        raise ValidationError(f"{path}: a batch deployment must be a YAML mapping")
-    data = apply_set_values(document.data, set_values)
-    document = schemas.Document(data, document.source, document.lines)
-    if data.get("type") == "pipeline":
-        raise NotSupportedError(f"{path}: type: pipeline deployments are not supported by the "
-                                "emulator; use a model deployment (type: model)")
-    schemas.validate(DEPLOYMENT, document)
-    deployment = build_deployment(data, Path(path).resolve().parent, document)
-    if deployment.code_configuration and not skip_script_validation:
-        check_scoring_script(deployment.code_configuration)
-    return deployment
-
-
 def build_deployment(data: dict[str, Any], base: Path,
                      document: schemas.Document | None = None) -> BatchDeployment:
-    """A ``BatchDeployment`` from validated data; relative paths are taken from ``base``."""
+    """A ``BatchDeployment`` from validated data (see ``loader.load_deployment``); relative
+    paths are taken from ``base``."""
     document = document or schemas.Document(data, "deployment", {})
     current_layout = "type" in data
     raw_settings = dict(data.get("settings", {})) if current_layout else {
         k: v for k, v in data.items() if k in schemas.defaults(DEPLOYMENT, "settings_properties")
         or k == "instance_count"}
-    if raw_settings.get("output_action") == "summary_only" and "output_file_name" in raw_settings:
-        where = ("settings", "output_file_name") if current_layout else ("output_file_name",)
-        raise ValidationError(
-            f"{document.source}:{document.line_of(where)}: $.{'.'.join(where)}: When output_action "
-            "is set to summary_only, the output_file_name need not to be specified; remove it")
     instance_count = data.get("resources", {}).get("instance_count")
     if instance_count is None:
         instance_count = raw_settings.get("instance_count", schemas.load_schema(DEPLOYMENT)[

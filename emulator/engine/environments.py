@@ -33,22 +33,13 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from emulator.exceptions import EmulatorError
+from emulator import settings
+from emulator.exceptions import EmulatorError, EnvironmentBuildError
 
 CURRENT = "current"
 ISOLATED = "isolated"
 MODES = (CURRENT, ISOLATED)
 BUILD_TIMEOUT_SECONDS = 900
-
-
-class EnvironmentBuildError(EmulatorError):
-    code = "EnvironmentBuildFailed"
-    exit_code = 8
-
-    def __init__(self, message: str, detail: str = ""):
-        super().__init__(message)
-        self.args = (message, detail)
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -304,7 +295,7 @@ def spec_for(home: Path, conda_file: Path | None = None,
         return None
     if spec is None:
         return None
-    from emulator.config import read_defaults
+    from emulator.workspace.config import read_defaults
 
     configured = read_defaults(home)
     return with_mode(spec, mode_from(configured.get("environment_mode")),
@@ -312,7 +303,7 @@ def spec_for(home: Path, conda_file: Path | None = None,
 
 
 def mode_from(configured: str | None) -> str:
-    mode = os.environ.get("BATCH_EMULATOR_ENVIRONMENT_MODE") or configured or CURRENT
+    mode = settings.environment_mode() or configured or CURRENT
     if mode not in MODES:
         raise EmulatorError(f"environment_mode {mode!r} is not one of {', '.join(MODES)}; fix "
                             "BATCH_EMULATOR_ENVIRONMENT_MODE or configure --defaults")
@@ -320,7 +311,7 @@ def mode_from(configured: str | None) -> str:
 
 
 def overrides_path(configured: str | None) -> str | None:
-    return os.environ.get("BATCH_EMULATOR_REQUIREMENTS_OVERRIDES") or configured
+    return settings.requirements_overrides() or configured
 
 
 def with_mode(spec: EnvironmentSpec, mode: str, overrides_file: str | None) -> EnvironmentSpec:

@@ -1,0 +1,199 @@
+"""Launching a prepared job and following its runner: a process of its own (``invoke``: the
+job outlives the CLI), or a thread of this process (the Python API, the pytest plugin).
+
+Whoever carries a job holds an exclusive lock on ``<job>/runner.lock`` for as long as it
+runs, queued time included, so :func:`runner_alive` tells a live runner from a dead one
+(killed, machine rebooted) without trusting pids. A runner process inherits the lock from
+the process that launched it, so it is held from the moment the job is in the store.
+At most ``settings.max_running_jobs()`` runner processes of a home run at once; the others
+wait for a slot, ``Queued``, and can be cancelled while they wait.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from emulator import settings
+from emulator.exceptions import ValidationError
+from emulator.jobs.execute import execute
+from emulator.jobs.plan import JobPlan
+from emulator.jobs.record import JobRecord, JobStatus
+from emulator.workspace import Workspace
+from emulator.workspace.store import Store
+
+PLAN_FILE = "plan.json"
+RUNNER_LOG = "runner.log"
+RUNNER_LOCK = "runner.lock"
+CANCEL_FILE = "cancel_requested"
+SLOT_POLL_SECONDS = 0.1
+
+_SPAWNED: set[subprocess.Popen] = set()  # reaped on each spawn: no zombies in a long server
+
+
+class BatchJob:
+    """A job carried by a thread of this process: ``record`` (live), ``wait``, ``cancel``."""
+
+    def __init__(self, store: Store, plan: JobPlan, record: JobRecord, body: dict,
+                 lock: IO):
+        self.plan, self.record = plan, record
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(store, body, lock),
+                                        name=f"job-{record.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def _run(self, store: Store, body: dict, lock: IO) -> None:
+        try:
+            run_stored_job(store, self.plan, self.record, body, self._stop.is_set)
+        finally:
+            lock.close()
+
+    def cancel(self) -> None:
+        """Stop the job: running scoring processes are killed, no results file is left."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> JobRecord:
+        """The final record; ``TimeoutError`` if the job is still running after ``timeout``."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"job {self.name} still {self.record.status} after {timeout} s")
+        return self.record
+
+
+def launch(store: Store, plan: JobPlan, record: JobRecord, body: dict,
+           in_thread: bool) -> BatchJob | None:
+    """Record the job in the store and start carrying it; the thread's handle, if any.
+    ``body`` is what the store keeps beside the record (compute, input type, creator)."""
+    job_dir = plan.job_dir
+    (job_dir / PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
+    record.save()
+    lock = _hold_lock(job_dir / RUNNER_LOCK)
+    try:
+        body = {**body, "record": record.to_dict()}
+        if not store.insert_job(record.name, record.endpoint_name, record.deployment_name,
+                                record.status, body):
+            raise ValidationError(f"a job named {record.name!r} already exists in workspace "
+                                  f"{store.workspace.name!r}; choose another --job-name")
+        if in_thread:
+            store.set_job_runner(record.name, os.getpid())
+            return BatchJob(store, plan, record, body, lock)
+        store.set_job_runner(record.name, _spawn(store.workspace, job_dir, record.name, lock))
+        return None
+    finally:
+        if not in_thread:
+            lock.close()  # the runner process holds its own copy of the lock
+
+
+def run_stored_job(store: Store, plan: JobPlan, record: JobRecord, body: dict,
+                   stopped: Callable[[], bool]) -> JobRecord:
+    """Run a stored job to its end, recording each status in the store and in job.json."""
+
+    def save(job: JobRecord) -> None:
+        job.save()
+        store.update_job(job.name, job.status, {**body, "record": job.to_dict()})
+
+    return execute(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)
+
+
+def request_cancel(job_dir: str | Path) -> None:
+    """Ask the job's runner, in whatever process, to stop; it polls for this file."""
+    (Path(job_dir) / CANCEL_FILE).touch()
+
+
+def cancel_requested(job_dir: Path) -> bool:
+    return (job_dir / CANCEL_FILE).exists()
+
+
+def runner_alive(job_dir: str | Path) -> bool:
+    """True while someone carries the job (holds its runner lock)."""
+    try:
+        handle = open(Path(job_dir) / RUNNER_LOCK, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def _hold_lock(path: Path) -> IO:
+    handle = open(path, "wb")  # noqa: SIM115 - held while the job runs
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _spawn(workspace: Workspace, job_dir: Path, job_name: str, lock: IO) -> int:
+    for process in list(_SPAWNED):
+        if process.poll() is not None:
+            _SPAWNED.discard(process)
+    log = open(job_dir / RUNNER_LOG, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emulator.jobs", str(workspace.home), workspace.name,
+             job_name, str(lock.fileno())],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            cwd=job_dir, close_fds=True, pass_fds=(lock.fileno(),))
+    finally:
+        log.close()
+    _SPAWNED.add(process)
+    return process.pid
+
+
+def wait_for_slot(home: Path, job_dir: Path) -> IO | None:
+    """An exclusive lock on one of ``max_running_jobs()`` slot files, held until the runner
+    exits; None when the job was cancelled while it waited."""
+    slots = home / "runner-slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    while True:
+        for number in range(settings.max_running_jobs()):
+            handle = open(slots / f"slot-{number}.lock", "w")  # noqa: SIM115 - held for the run
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            return handle
+        if cancel_requested(job_dir):
+            return None
+        time.sleep(SLOT_POLL_SECONDS)
+
+
+def run_runner_process(home: str, workspace_name: str, job_name: str) -> int:
+    """The runner process: wait for a slot, then carry the stored job to its end."""
+    workspace = Workspace(Path(home), workspace_name)
+    job_dir = workspace.job_dir(job_name)
+    slot = wait_for_slot(workspace.home, job_dir)
+    store = Store(workspace)
+    found = store.get_job(job_name)
+    if found is None:
+        print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
+        return 2
+    body = found[0]
+    record = JobRecord.from_dict(body["record"])
+    if slot is None:  # cancelled while Queued
+        record.set_status(JobStatus.CANCELED)
+        record.save()
+        store.update_job(job_name, record.status, {**body, "record": record.to_dict()})
+        return 1
+    plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
+    stop = threading.Event()
+    # SIGTERM (e.g. a shutdown) cancels the job cleanly instead of leaving it half done.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    record = run_stored_job(store, plan, record, body, stop.is_set)
+    return 0 if record.status == JobStatus.COMPLETED else 1

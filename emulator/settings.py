@@ -1,0 +1,50 @@
+"""Every environment variable the emulator reads, in one place, with its meaning.
+
+``BATCH_EMULATOR_HOME``
+    The home: workspaces, jobs, keys, environments (default ``~/.batch-emulator``).
+``BATCH_EMULATOR_MAX_RUNNING_JOBS``
+    Jobs of one home that run at once (default: the number of CPUs, at least 2).
+``BATCH_EMULATOR_ENVIRONMENT_MODE``
+    ``current`` or ``isolated``; overrides ``configure --defaults environment_mode=``.
+``BATCH_EMULATOR_REQUIREMENTS_OVERRIDES``
+    A pip requirements file that pins or replaces requirements (isolated environments).
+``BATCH_EMULATOR_AZURITE``
+    The ``azurite-blob`` executable, when it is not on ``PATH`` or in the checkout.
+``USER``
+    Recorded as the creator of jobs and assets, and in tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_VARIABLE = "BATCH_EMULATOR_HOME"
+DEFAULT_USER = "local-user"
+
+
+def home() -> Path:
+    return Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".batch-emulator")
+
+
+def max_running_jobs() -> int:
+    configured = os.environ.get("BATCH_EMULATOR_MAX_RUNNING_JOBS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(2, os.cpu_count() or 2)
+
+
+def environment_mode() -> str | None:
+    return os.environ.get("BATCH_EMULATOR_ENVIRONMENT_MODE") or None
+
+
+def requirements_overrides() -> str | None:
+    return os.environ.get("BATCH_EMULATOR_REQUIREMENTS_OVERRIDES") or None
+
+
+def azurite_executable() -> str | None:
+    return os.environ.get("BATCH_EMULATOR_AZURITE") or None
+
+
+def user() -> str:
+    return os.environ.get("USER") or DEFAULT_USER
