@@ -72,11 +72,11 @@ def run_batch_job(deployment, input, *, timeout: float | None = None, **options)
 def __getattr__(name: str):
     # Lazy, so `batch-emulator --version` does not pay for importing the engine.
     if name == "EmulatorError":
-        from emulator.exceptions import EmulatorError
+        from emulator.exceptions import EmulatorError  # lazy, as above
 
         return EmulatorError
     if name == "JobRecord":
-        from emulator.jobs.record import JobRecord
+        from emulator.jobs.record import JobRecord  # lazy, as above
 
         return JobRecord
     raise AttributeError(f"module 'emulator' has no attribute {name!r}")

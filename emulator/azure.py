@@ -21,6 +21,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from emulator.service import home as home_operations
+
 
 class AccessToken(NamedTuple):  # azure.core.credentials.AccessToken's shape
     token: str
@@ -31,17 +33,13 @@ class EmulatorCredential:
     """Signed tokens from this home's key, for whatever audience a client asks (its scope)."""
 
     def __init__(self, home: str | os.PathLike | None = None):
-        from emulator.workspace import Workspace
-
-        self.home = Path(home) if home else Workspace.open().home
+        self.home = Path(home) if home else home_operations.resolve_home()
 
     def get_token(self, *scopes: str, **kwargs: Any):
-        from emulator.workspace.auth import issue_token
-
         resource = (scopes[0] if scopes else "https://management.azure.com").removesuffix(
             "/.default").rstrip("/")
-        issued = issue_token(self.home, resource)
-        try:
+        issued = home_operations.issue_token(self.home, resource)
+        try:  # azure-core is the SDK's; without it, a tuple of the same shape
             from azure.core.credentials import AccessToken as AzureAccessToken
 
             return AzureAccessToken(issued["accessToken"], issued["expires_on"])

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("s3fs", reason="S3 datastores need s3fs")
 moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server]")
 
-from emulator import azurite  # noqa: E402
 from emulator.exceptions import OutputExistsError  # noqa: E402
+from emulator.workspace import azurite  # noqa: E402
 from emulator.workspace.azurite import Azurite  # noqa: E402
 from emulator.workspace.datastores import RemoteStore, publish  # noqa: E402
 from tests.helpers import require_azurite, run_cli  # noqa: E402

@@ -365,6 +365,8 @@ def _default_uses(source: str, key: str, default: Any) -> list[str]:
         else rf"{default!r}\b"
     patterns = [
         rf"[\"']{re.escape(key)}[\"']\s*,\s*{value}",          # .get("key", default)
+        # .get("key") or <any literal>: a second default, right or wrong
+        rf"[\"']{re.escape(key)}[\"']\)\s*or\s*(-?\d|[\"'][^\"'])",
         rf"\b{re.escape(key)}\s*(:[^=\n]*)?=\s*{value}",        # key: T = default, key=default
     ]
     return [line.strip() for line in source.splitlines()

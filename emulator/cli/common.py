@@ -30,16 +30,22 @@ GLOBAL_NAMES = ("output", "query", "resource_group", "workspace_name", "subscrip
                 "verbose", "only_show_errors")
 
 
+def open_service(**options: Any):
+    """The service for a command; imported when a command runs, so that ``--help`` and usage
+    errors stay instant."""
+    from emulator.service import BatchService  # see the docstring
+
+    return BatchService(**options)
+
+
 def az_command(group: click.Group, name: str, **settings: Any) -> Callable:
     """Register ``fn(service, **options)`` as ``group name``; its return value is rendered."""
 
     def decorator(fn: Callable) -> click.Command:
         @functools.wraps(fn)
         def callback(**kwargs: Any) -> None:
-            from emulator.service import BatchService
-
             common = {key: kwargs.pop(key) for key in GLOBAL_NAMES}
-            service = BatchService(workspace=common["workspace_name"],
+            service = open_service(workspace=common["workspace_name"],
                                    resource_group=common["resource_group"],
                                    subscription=common["subscription"])
             result = fn(service, **kwargs)

@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 
 import click
+import yaml
 
 from emulator import __version__
 from emulator.cli import assets, endpoints
-from emulator.cli.common import az_command, expand_multi_value_options
+from emulator.cli.common import az_command, expand_multi_value_options, open_service
 from emulator.exceptions import EmulatorError, JobFailedError
 
 INTERRUPTED = 130  # the shell's exit code for Ctrl+C
@@ -66,13 +67,9 @@ def account_show(service):
               help="Accepted for az compatibility.")
 def configure(service, defaults, list_defaults, scope):
     """Set or list defaults, as 'az configure'."""
-    from emulator.workspace.config import read_defaults, write_defaults
-
-    home = service.workspace.home
-    values = write_defaults(home, list(defaults)) if defaults else read_defaults(home)
+    values = service.set_defaults(list(defaults)) if defaults else service.list_defaults()
     if list_defaults or not defaults:
-        return [{"name": k, "source": str(home / "config.json"), "value": v}
-                for k, v in values.items()]
+        return values
     return None
 
 
@@ -90,7 +87,7 @@ def configure(service, defaults, list_defaults, scope):
 def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bool,
           no_azurite: bool) -> None:
     """Serve the REST API (ARM control plane and endpoint data plane) over this home."""
-    from emulator.server.run import serve as run_server
+    from emulator.server.run import serve as run_server  # the optional 'server' extra
 
     run_server(host, port, workspace_name, azure_compatible,
                with_azurite=azure_compatible and not no_azurite)
@@ -103,7 +100,7 @@ def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bo
               help="Validate as this kind instead of detecting it.")
 def validate(files, kind):
     """Check YAML files against the schemas; print every error as file:line: path: message."""
-    from emulator.model.validation import validate_files
+    from emulator.model.validation import validate_files  # no engine: validate stays fast
 
     errors = validate_files(list(files), kind)
     for error in errors:
@@ -128,10 +125,8 @@ def validate(files, kind):
 def run_command(file, input_, output_path, job_name, mini_batch_size, instance_count,
                 set_values, scheduler_address, workspace_name) -> None:
     """Run a deployment YAML on an input in this process, without endpoints, and wait."""
-    from emulator.service import BatchService
-
     overrides = dict(_split_set(item) for item in set_values)
-    job = BatchService(workspace=workspace_name).start_job(
+    job = open_service(workspace=workspace_name).start_job(
         file, input_, output_path=output_path, job_name=job_name,
         mini_batch_size=mini_batch_size, instance_count=instance_count, overrides=overrides,
         scheduler_address=scheduler_address).wait()
@@ -145,12 +140,10 @@ def run_command(file, input_, output_path, job_name, mini_batch_size, instance_c
               help="Emulator home for the demo (default: a new temporary folder).")
 def demo_command(home: str | None) -> None:
     """Score the bundled demo data with the bundled deployment and show predictions.csv."""
-    from emulator.service import BatchService
-
     demo = Path(__file__).resolve().parents[1] / "demo"
     home = home or tempfile.mkdtemp(prefix="batch-emulator-demo-")
     click.echo(f"deployment: {demo / 'deployment.yml'}\ninput:      {demo / 'data'}")
-    job = BatchService(home=home).start_job(demo / "deployment.yml", demo / "data").wait()
+    job = open_service(home=home).start_job(demo / "deployment.yml", demo / "data").wait()
     click.echo(f"job {job.name}: {job.status}; {job.files_succeeded} of {job.files_total} "
                f"files succeeded in {job.mini_batches_total} mini-batches")
     click.echo(f"logs:       {job.job_folder}/logs")
@@ -167,8 +160,6 @@ def demo_command(home: str | None) -> None:
 
 
 def _split_set(item: str) -> tuple[str, object]:
-    import yaml
-
     key, sep, value = item.partition("=")
     if not sep:
         raise click.BadParameter(f"{item!r}: expected PATH=VALUE", param_hint="--set")

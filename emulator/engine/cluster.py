@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dask
+from distributed import Client, LocalCluster
 
 from emulator.exceptions import ClusterError
 
 log = logging.getLogger(__name__)
+# Worker pods of a deployment whose environment names no image.
+DEFAULT_WORKER_IMAGE = "ghcr.io/dask/dask:latest"
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,8 @@ def kubernetes_arguments(settings: dict, job_name: str, instance_count: int,
     resources = settings.get("resources") or {}
     return {
         "name": f"batch-{job_name}"[:63].lower().rstrip("-"),
-        "namespace": settings.get("namespace") or "default",
-        "image": settings.get("image") or "ghcr.io/dask/dask:latest",
+        "namespace": settings["namespace"],
+        "image": settings.get("image") or DEFAULT_WORKER_IMAGE,
         "n_workers": instance_count,
         "resources": {key: dict(resources[key]) for key in ("requests", "limits")
                       if key in resources},
@@ -66,11 +69,9 @@ _QUIET = {
 def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
                   notices: list[str], job_name: str = "job") -> Iterator[Instances]:
     """Yield a client and ``instance_count`` worker addresses; tear down what we started."""
-    from distributed import Client, LocalCluster
-
     with dask.config.set(_QUIET):
         if spec.kubernetes is not None:
-            try:
+            try:  # the optional 'kubernetes' extra
                 from dask_kubernetes.operator import KubeCluster
             except ImportError:
                 raise ClusterError("kubernetes computes need dask-kubernetes: pip install "

@@ -35,6 +35,7 @@ from packaging.utils import canonicalize_name
 
 from emulator import settings
 from emulator.exceptions import EmulatorError, EnvironmentBuildError
+from emulator.workspace.config import read_defaults
 
 CURRENT = "current"
 ISOLATED = "isolated"
@@ -228,7 +229,7 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _uv() -> str:
-    try:
+    try:  # uv's wheel carries its binary; else uv on PATH
         from uv import find_uv_bin
 
         return find_uv_bin()
@@ -295,8 +296,6 @@ def spec_for(home: Path, conda_file: Path | None = None,
         return None
     if spec is None:
         return None
-    from emulator.workspace.config import read_defaults
-
     configured = read_defaults(home)
     return with_mode(spec, mode_from(configured.get("environment_mode")),
                      overrides_path(configured.get("requirements_overrides")))

@@ -10,27 +10,21 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
+from asyncio import CancelledError
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+from distributed import KilledWorker
+from distributed.client import FutureCancelledError
+from distributed.comm.core import CommClosedError
 
 from emulator.engine import worker
 from emulator.engine.cluster import Instances
 from emulator.engine.tasks import Lease, LeaseResult, MiniBatch, MiniBatchResult, ScoringContext
 
-
-def _lost_worker_errors() -> tuple[type[BaseException], ...]:
-    from asyncio import CancelledError
-
-    from distributed import KilledWorker
-    from distributed.client import FutureCancelledError
-    from distributed.comm.core import CommClosedError
-
-    return (KilledWorker, FutureCancelledError, CommClosedError, CancelledError, OSError,
-            TimeoutError)
-
-
-LOST_WORKER = _lost_worker_errors()
+LOST_WORKER = (KilledWorker, FutureCancelledError, CommClosedError, CancelledError, OSError,
+               TimeoutError)
 MAX_LEASE = 50
 LEASES_PER_SLOT_IN_FLIGHT = 2
 POLL_SECONDS = 0.05

@@ -17,6 +17,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from distributed import get_worker
+
 from emulator.engine.inprocess import InProcessScorer
 from emulator.engine.scorers import InitFailed, InstanceDead, ScoringProcess, ScriptInvalid
 from emulator.engine.tasks import (
@@ -31,6 +33,7 @@ from emulator.engine.tasks import (
     MiniBatchResult,
     ScoringContext,
 )
+from emulator.workspace import datastores
 
 INIT_TRIES_PER_SLOT = 3
 
@@ -149,8 +152,6 @@ def _pool_for(ctx: ScoringContext) -> ScoringPool:
 
 def _instance_name(ctx: ScoringContext) -> str:
     try:
-        from distributed import get_worker
-
         address = get_worker().address
     except ValueError:  # not inside a Dask worker (in-process scoring)
         return "instance-0"
@@ -249,8 +250,6 @@ def _local_files(ctx: ScoringContext, mini_batch: MiniBatch) -> tuple[str, ...]:
     """Files on object storage are downloaded to this worker first (Azure's download mode)."""
     if ctx.input_store is None:
         return mini_batch.files
-    from emulator.workspace import datastores
-
     store = datastores.RemoteStore.from_dict(ctx.input_store)
     return datastores.download(store, mini_batch.files, datastores.worker_cache(ctx.job_name))
 
@@ -267,9 +266,7 @@ def release_job(job_name: str) -> None:
     """Stop the job's scoring processes on this worker once the job is over."""
     with _POOLS_LOCK:
         pool = _POOLS.pop(job_name, None)
-    from emulator.workspace.datastores import drop_worker_cache
-
-    drop_worker_cache(job_name)
+    datastores.drop_worker_cache(job_name)
     if pool is None:
         return
     if pool.aborted.is_set():

@@ -15,12 +15,16 @@ after ``init()``, ``{"op": "init_failed", "traceback": ...}``, ``{"op": "done", 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import fnmatch
 import importlib.util
 import json
 import logging
 import os
+import signal
 import struct
 import sys
+import time
 import traceback
 
 _HEADER = struct.Struct(">I")
@@ -66,9 +70,6 @@ def die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-        import signal
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
@@ -122,16 +123,12 @@ def inject_faults(mini_batch: list[str]) -> None:
     a base name matching the glob ``pattern`` triggers ``mode`` (raise | hang | crash) for the
     first ``times`` attempts (all when null), counted in the file ``counter``.
     """
-    import fnmatch
-
     faults = json.loads(os.environ.get(FAULTS_VARIABLE) or "[]")
     for fault in faults:
         hits = [p for p in mini_batch if fnmatch.fnmatch(os.path.basename(p), fault["pattern"])]
         if not hits or not _fault_still_due(fault):
             continue
         if fault["mode"] == "hang":
-            import time
-
             while True:
                 time.sleep(3600)
         if fault["mode"] == "crash":

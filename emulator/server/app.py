@@ -12,13 +12,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator import __version__
 from emulator.exceptions import EmulatorError
 from emulator.server import asset_routes, control_plane, data_plane, history, workspace_routes
-from emulator.workspace import azurite
+from emulator.service import home as home_operations
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -76,9 +77,9 @@ AZURE_COMPATIBLE_ML_AUDIENCE = "https://ml.azure.local"  # what the SDK derives 
 
 
 def create_app(home: str | Path | None = None, public_url: str | None = None,
-               azure_compatible: bool = False) -> FastAPI:
-    from emulator.workspace import Workspace
-
+               azure_compatible: bool = False, workspace: str | None = None) -> FastAPI:
+    """The app over ``home``; the data plane serves ``workspace`` (default: the configured
+    one)."""
     app = FastAPI(
         title="batch-endpoint-emulator",
         version=__version__,
@@ -87,7 +88,8 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
                     "--resource https://management.azure.com' (control plane) or "
                     "'--resource https://ml.azure.com' (data plane).",
     )
-    app.state.home = Workspace.open(home).home
+    app.state.home = home_operations.resolve_home(home)
+    app.state.workspace = workspace
     app.state.public_url = public_url
     app.state.azure_compatible = azure_compatible
     app.state.extra_audiences = {"https://ml.azure.com": (AZURE_COMPATIBLE_ML_AUDIENCE,)} \
@@ -137,7 +139,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
         before the ``@`` is URL user info, which the clients drop. No DNS entry is needed."""
         base = str(request.base_url).rstrip("/")
         storage = "core.windows.net"
-        record = azurite.running(app.state.home)
+        record = home_operations.running_blob_store(app.state.home)
         if record is not None:
             storage = "emu@" + record["account_url"].removeprefix("https://")
         return [{"name": "BatchEmulator", "portal": "https://portal.azure.local/",
@@ -169,8 +171,6 @@ def _openapi(app: FastAPI) -> dict:
     """FastAPI's document, plus the bearer scheme; no 422 (validation errors answer 400)."""
     if app.openapi_schema:
         return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
     document = get_openapi(title=app.title, version=app.version,
                            description=app.description, routes=app.routes)
     components = document.setdefault("components", {})

@@ -18,10 +18,7 @@ router = APIRouter(dependencies=[Depends(security.data_plane)], tags=["data plan
 
 def service(request: Request) -> BatchService:
     """The data plane serves the workspace ``serve -w`` named, else the configured default."""
-    import os
-
-    return BatchService(home=request.app.state.home,
-                        workspace=os.environ.get("BATCH_EMULATOR_SERVER_WORKSPACE") or None)
+    return BatchService(home=request.app.state.home, workspace=request.app.state.workspace)
 
 
 def endpoint_id(svc: BatchService, endpoint: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from emulator.exceptions import AuthenticationError
-from emulator.workspace import auth
+from emulator.service import home as home_operations
 
 
 def require_token(request: Request, resource: str) -> dict:
@@ -17,18 +17,18 @@ def require_token(request: Request, resource: str) -> dict:
             "Authentication failed: the request has no 'Authorization: Bearer <token>' header; "
             f"get one with 'batch-emulator account get-access-token --resource {resource}'")
     also = tuple(getattr(request.app.state, "extra_audiences", {}).get(resource, ()))
-    if resource == auth.MANAGEMENT_RESOURCE and getattr(request.app.state, "azure_compatible",
+    if resource == home_operations.MANAGEMENT_RESOURCE and getattr(request.app.state, "azure_compatible",
                                                         False):
         also += (str(request.base_url).rstrip("/"),)  # the SDK's resourceManager scope
-    return auth.verify_token(request.app.state.home, token.strip(), resource, also)
+    return home_operations.verify_token(request.app.state.home, token.strip(), resource, also)
 
 
 def management(request: Request) -> dict:
-    return require_token(request, auth.MANAGEMENT_RESOURCE)
+    return require_token(request, home_operations.MANAGEMENT_RESOURCE)
 
 
 def data_plane(request: Request) -> dict:
-    return require_token(request, auth.ML_RESOURCE)
+    return require_token(request, home_operations.ML_RESOURCE)
 
 
 def either_plane(request: Request) -> dict:

@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.model import schemas
+from emulator.model.uris import DEFAULT_DATASTORE
 from emulator.server import security
 from emulator.server.control_plane import (
     WS,
@@ -21,7 +23,6 @@ from emulator.server.control_plane import (
 )
 from emulator.server.translate import iso_seconds, lower_keys
 from emulator.service import BatchService
-from emulator.workspace import DEFAULT_DATASTORE
 
 router = APIRouter(dependencies=[Depends(security.management)], include_in_schema=False)
 
@@ -80,11 +81,13 @@ def compute_out(svc: BatchService, body: dict) -> dict:
     if body["type"] == "dask":
         description = description or f"Dask scheduler at {body['scheduler_address']}"
     properties: dict = {}
-    if kind == "AmlCompute":
+    if kind == "AmlCompute":  # a dask compute shows with AmlCompute's defaults
+        scale = body if body["type"] == "amlcompute" else schemas.fill_defaults(
+            "compute", {"name": body["name"], "type": "amlcompute"})
         properties = {"vmSize": body.get("size"), "scaleSettings": {
-            "minNodeCount": int(body.get("min_instances") or 0),
-            "maxNodeCount": int(body.get("max_instances") or 1),
-            "nodeIdleTimeBeforeScaleDown": f"PT{body.get('idle_time_before_scale_down') or 0}S"}}
+            "minNodeCount": int(scale["min_instances"]),
+            "maxNodeCount": int(scale["max_instances"]),
+            "nodeIdleTimeBeforeScaleDown": f"PT{scale['idle_time_before_scale_down']}S"}}
     elif body.get("namespace"):
         properties = {"namespace": body["namespace"]}
     return {"id": body["id"], "name": body["name"],

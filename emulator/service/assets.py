@@ -12,6 +12,7 @@ from emulator.model import mlflow_models, references
 from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix
 from emulator.model.validation import load_resource
 from emulator.workspace import assets, auth, azurite
+from emulator.workspace.config import CONFIG_FILE, read_defaults, write_defaults
 
 
 class AssetOperations:
@@ -34,10 +35,6 @@ class AssetOperations:
         if "name" not in body:
             raise ValidationError("an environment needs a name: pass --name or name: in the YAML")
         origin = Path(file).resolve().parent if file else Path.cwd()
-        version = body.get("version")
-        if version is not None and self.store.get("environment", body["name"], version=str(version)):
-            raise ValidationError(f"environment {body['name']} version {version} already exists; "
-                                  "omit --version for the next one")
         reference = self._register_environment_version(body, origin)
         name, version = references.parse_reference(reference, "environment")
         return self.store.get("environment", name, version=version)
@@ -66,7 +63,7 @@ class AssetOperations:
                     raise ValidationError(f"data {body['name']}: {source} is a "
                                           f"{'folder' if source.is_dir() else 'file'}; use "
                                           f"--type {actual}")
-        return assets.register(self.store, kind, body, source)
+        return assets.register(self.store, kind, body, source)[0]
 
     def show_asset(self, kind: str, name: str, version: str | None = None,
                    label: str | None = None) -> dict:
@@ -183,6 +180,17 @@ class AssetOperations:
         return body
 
     # ================================================================== account
+
+    def list_defaults(self) -> list[dict]:
+        """``configure -l``: the home's defaults, where they are kept."""
+        source = str(self.workspace.home / CONFIG_FILE)
+        return [{"name": name, "source": source, "value": value}
+                for name, value in read_defaults(self.workspace.home).items()]
+
+    def set_defaults(self, assignments: list[str]) -> list[dict]:
+        """``configure --defaults name=value`` (an empty value removes one)."""
+        write_defaults(self.workspace.home, assignments)
+        return self.list_defaults()
 
     def get_access_token(self, resource: str | None = None) -> dict:
         return auth.issue_token(self.workspace.home, resource or auth.MANAGEMENT_RESOURCE)

@@ -108,5 +108,5 @@ class ServiceBase:
             if not source.is_file():
                 raise ResourceNotFoundError(f"conda file {source} does not exist; fix "
                                             "environment.conda_file (relative to the YAML)")
-        asset = assets.register(self.store, "environment", dict(environment), source)
+        asset, _ = assets.register(self.store, "environment", dict(environment), source)
         return f"azureml:{asset['name']}:{asset['version']}"

@@ -92,9 +92,6 @@ class DeploymentOperations:
             raise ResourceNotFoundError(f"model path {model.path} does not exist; fix model.path "
                                         "(relative to the deployment YAML)")
         name = model.name or f"{deployment.name}-model"
-        existing = self.store.get("model", name, version=model.version) if model.version else None
-        if existing is not None:
-            return f"azureml:{name}:{model.version}"
         document = {"name": name, "version": model.version, "path": str(model.path)}
         if model.type:
             document["type"] = model.type
@@ -102,8 +99,8 @@ class DeploymentOperations:
             document["type"] = "mlflow_model"
         if document.get("type") == "mlflow_model":
             document["flavors"] = mlflow_models.flavors(model.path)
-        asset = assets.register(self.store, "model", schemas.fill_defaults("model", document),
-                                model.path)
+        asset, _ = assets.register(self.store, "model", schemas.fill_defaults("model", document),
+                                   model.path)
         return f"azureml:{asset['name']}:{asset['version']}"
 
     def _register_environment(self, deployment) -> str | None:
@@ -115,9 +112,6 @@ class DeploymentOperations:
             return f"azureml:{asset['name']}:{asset['version']}"
         base = deployment.source.parent if deployment.source else Path.cwd()
         name = environment.get("name") or f"{deployment.name}-env"
-        version = environment.get("version")
-        if version is not None and self.store.get("environment", name, version=str(version)):
-            return f"azureml:{name}:{version}"
         return self._register_environment_version({**environment, "name": name}, base)
 
     def show_deployment(self, name: str, endpoint_name: str) -> dict:

@@ -230,12 +230,12 @@ class InvokeOperations:
         if body["type"] == "dask":
             return ClusterSpec(scheduler_address=body["scheduler_address"]), None, []
         if body["type"] == "amlcompute":
-            return ClusterSpec(), int(body.get("max_instances") or 1), []
+            return ClusterSpec(), int(body["max_instances"]), []
         image = None
         if deployment.get("environment"):
             image = assets.resolve(self.store, "environment", deployment["environment"]).get(
                 "image")
-        return ClusterSpec(kubernetes={"image": image, "namespace": body.get("namespace"),
+        return ClusterSpec(kubernetes={"image": image, "namespace": body["namespace"],
                                        "resources": body.get("resources")}), None, []
 
 

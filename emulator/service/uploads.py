@@ -12,7 +12,6 @@ from typing import Any
 import yaml
 
 from emulator.exceptions import (
-    ConflictError,
     ResourceNotFoundError,
     StorageUnavailableError,
     ValidationError,
@@ -55,14 +54,14 @@ class UploadOperations:
         same PUT again is answered with the version, a different one is refused."""
         uri = str(uri).split("?", 1)[0]  # a SAS is for the upload, not for the record
         document = self._checked(kind, {**fields, "name": name, "version": version, "path": uri})
-        existing = self._existing(kind, document, ("path", "type"))
+        existing = assets.existing_version(self.store, kind, document)
         if existing is not None:
             return existing, False
         with tempfile.TemporaryDirectory(prefix="batch-emulator-upload-") as scratch:
             source = self._fetch(uri, Path(scratch))
             if kind == "model" and document.get("type") == "mlflow_model":
                 document["flavors"] = mlflow_models.flavors(source)
-            return assets.register(self.store, kind, document, source), True
+            return assets.register(self.store, kind, document, source)
 
     def find_code(self, content_hash: str) -> list[dict]:
         """Registered code versions with this SDK content hash (the SDK's reuse check)."""
@@ -81,15 +80,15 @@ class UploadOperations:
         document = {k: v for k, v in fields.items() if k != "conda_file" and v is not None}
         document = self._checked("environment", {**document, "name": name, "version": version,
                                                  **({"conda_file": "conda.yml"} if conda else {})})
-        existing = self._existing("environment", document, ("image",))
+        existing = assets.existing_version(self.store, "environment", document)
         if existing is not None:
             return existing, False
         if not conda:
-            return assets.register(self.store, "environment", document, None), True
+            return assets.register(self.store, "environment", document, None)
         with tempfile.TemporaryDirectory(prefix="batch-emulator-upload-") as scratch:
             conda_path = Path(scratch) / "conda.yml"
             conda_path.write_text(conda, encoding="utf-8")
-            return assets.register(self.store, "environment", document, conda_path), True
+            return assets.register(self.store, "environment", document, conda_path)
 
     def _checked(self, kind: str, document: dict) -> dict:
         """The document validated by the kind's schema, defaults filled (code has none: its
@@ -102,27 +101,15 @@ class UploadOperations:
                                       f"{'string' if expected is str else 'JSON object'}")
         return document
 
-    def _existing(self, kind: str, document: dict, identity: tuple[str, ...]) -> dict | None:
-        existing = self.store.get(kind, document["name"], version=document["version"])
-        if existing is None:
-            return None
-        changed = [key for key in identity if existing.get(key) != document.get(key)]
-        if changed:
-            raise ConflictError(f"{kind} {document['name']} version {document['version']} "
-                                f"exists with another {changed[0]}; versions are immutable: "
-                                "register a new version")
-        return existing
-
     def _fetch(self, uri: str, scratch: Path) -> Path:
         parsed = parse_datastore_uri(uri)
         if parsed is not None:
-            remote = self._remote(uri)
-            if remote is None:
-                local = self._local_path(uri)
-                if not local.exists():
+            location = self._location(uri)
+            if location.remote is None:
+                if not location.path.exists():
                     raise ResourceNotFoundError(f"{uri} does not exist; upload it first")
-                return local
-            return datastores.download_tree(remote[0], remote[1], scratch)
+                return location.path
+            return datastores.download_tree(location.remote, location.prefix, scratch)
         store = self.require_blob_store()
         prefix = store.url("") + "/"
         if not uri.startswith(prefix):

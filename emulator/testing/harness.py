@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from emulator.exceptions import EmulatorError
 from emulator.model.schemas import load_document
 from emulator.service import (
@@ -69,8 +71,6 @@ class BatchJobResult:
     def predictions(self, names: Sequence[str] | None = None, sep: str | None = None):
         """``predictions.csv`` as a DataFrame (no header; space-separated, or comma-separated
         for MLflow models scored by the emulator's driver)."""
-        import pandas as pd
-
         if self.output_file is None:
             raise BatchJobError(f"job {self.name} has no results file (status {self.status}, "
                                 f"output_action {self.record.output_action})")
@@ -83,8 +83,6 @@ class BatchJobResult:
 
     def report(self):
         """``logs/sys/job_report/processed_mini-batches.csv`` as a DataFrame."""
-        import pandas as pd
-
         return pd.read_csv(self.logs / "sys" / "job_report" / "processed_mini-batches.csv")
 
     def _plan(self) -> dict:
@@ -276,8 +274,6 @@ class BatchEmulator:
         return folder
 
     def _stage_rows(self, rows: Any) -> Path:
-        import pandas as pd
-
         folder = Path(tempfile.mkdtemp(prefix="rows-", dir=self._inputs_root()))
         tables = rows if isinstance(rows, Mapping) else {"rows.csv": rows}
         for name, table in tables.items():

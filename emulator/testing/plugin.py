@@ -89,6 +89,8 @@ def batch_emulator_cluster(request: pytest.FixtureRequest,
     if mode not in ("local", INPROCESS):
         raise pytest.UsageError(f"--batch-emulator-cluster={mode!r}: use local, inprocess or "
                                 "tcp://host:port")
+    # Here, not at the top: pytest loads this plugin in every run of every project that has
+    # the emulator installed; only sessions using the fixtures pay for Dask.
     import dask
     from distributed import LocalCluster
 
@@ -119,7 +121,7 @@ def batch_emulator_deployment(request: pytest.FixtureRequest) -> Path:
 def batch_emulator(batch_emulator_cluster: ClusterInfo, batch_emulator_deployment: Path,
                    tmp_path: Path):
     """An isolated emulator for this test (its own home under tmp_path)."""
-    from emulator.testing.harness import BatchEmulator
+    from emulator.testing.harness import BatchEmulator  # the engine, for tests that use it
 
     return BatchEmulator(home=tmp_path / "batch-emulator-home",
                          scheduler_address=batch_emulator_cluster.scheduler_address,
@@ -130,7 +132,7 @@ def batch_emulator(batch_emulator_cluster: ClusterInfo, batch_emulator_deploymen
 @pytest.fixture
 def score_mini_batch(batch_emulator_deployment: Path, tmp_path: Path):
     """``score_mini_batch(files, deployment=None, timeout=None)`` in a real scoring process."""
-    from emulator.service import score_mini_batch as score
+    from emulator.service import score_mini_batch as score  # as above
 
     counter = iter(range(10**6))
 
@@ -148,7 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
         return
-    from emulator.testing.harness import BatchJobError
+    from emulator.testing.harness import BatchJobError  # as above
 
     if call.excinfo is not None and call.excinfo.errisinstance(BatchJobError):
         return  # the failure message is the report already

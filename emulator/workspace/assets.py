@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from emulator import settings
-from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.exceptions import ConflictError, ResourceNotFoundError
 from emulator.model.references import SEGMENTS, arm_id, parse_reference
 from emulator.model.timestamps import iso_time
-from emulator.workspace.store import Store, artifact_dir
+from emulator.workspace.store import Store, artifact_dir, version_sort_key
 
 
 def resolve(store: Store, kind: str, reference: str) -> dict:
@@ -40,8 +40,6 @@ def resolve(store: Store, kind: str, reference: str) -> dict:
 
 
 def version_key(body: dict) -> tuple:
-    from emulator.workspace.store import version_sort_key
-
     return version_sort_key(str(body["version"]))
 
 
@@ -72,18 +70,42 @@ def copy_artifact(source: Path, target_dir: Path) -> Path:
     return target_dir / source.name
 
 
-def register(store: Store, kind: str, document: dict[str, Any], source: Path | None,
-             base_dir: Path | None = None) -> dict:
-    """Register a model, data asset or environment version, copying its local artifact.
+# What defines a version: registering it again with these unchanged is the same version.
+IDENTITY = ("path", "type", "image", "conda_file")
+
+
+def existing_version(store: Store, kind: str, document: dict[str, Any]) -> dict | None:
+    """The registered version ``document`` names, when its definition is the same; a
+    ``ConflictError`` when it differs (versions are immutable, as in Azure); None when that
+    version is not registered (or no version is given)."""
+    if document.get("version") is None:
+        return None
+    existing = store.get(kind, document["name"], version=str(document["version"]))
+    if existing is None:
+        return None
+    changed = [key for key in IDENTITY if (key in existing or key in document)
+               and existing.get(key) != document.get(key)]
+    if changed:
+        raise ConflictError(f"{kind} {existing['name']} version {existing['version']} exists "
+                            f"with another {changed[0]}; versions are immutable: register a new "
+                            f"version, or omit the version for the next one (registered "
+                            f"{changed[0]}: {existing.get(changed[0])!r})")
+    return existing
+
+
+def register(store: Store, kind: str, document: dict[str, Any],
+             source: Path | None) -> tuple[dict, bool]:
+    """Register a model, data asset or environment version, copying its local artifact:
+    (the version, whether it is new). The same version again is the one registered.
 
     ``document`` is the validated YAML (name, version, path, ...); ``source`` the local path
-    to copy (None for references such as datastore URIs). A version that exists is refused.
+    to copy (None for references such as datastore URIs).
     """
+    existing = existing_version(store, kind, document)
+    if existing is not None:
+        return existing, False
     name = document["name"]
     version = str(document.get("version") or next_version(store, kind, name))
-    if store.get(kind, name, version=version) is not None:
-        raise ValidationError(f"{kind} {name} version {version} already exists; omit --version "
-                              f"for the next one, or refer to it as azureml:{name}:{version}")
     body = {**document, "name": name, "version": version}
     if source is not None:
         copied = copy_artifact(source, artifact_dir(store.workspace, kind, name, version))
@@ -91,7 +113,7 @@ def register(store: Store, kind: str, document: dict[str, Any], source: Path | N
     body["id"] = arm_id(store.scope, SEGMENTS[kind], name, version)
     body["creation_context"] = {"created_at": iso_time(), "created_by": settings.user()}
     store.put(kind, name, body, version=version)
-    return body
+    return body, True
 
 
 def register_code(store: Store, folder: Path) -> Path:

@@ -10,6 +10,7 @@ inputs and write their outputs there. Without it, ``workspaceblobstore`` is a lo
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from emulator import settings
 from emulator.exceptions import StorageUnavailableError
+from emulator.scoring.bootstrap import die_with_parent
 from emulator.workspace.datastores import RemoteStore
 
 ACCOUNT = "devstoreaccount1"
@@ -56,7 +58,6 @@ class Azurite:
         self.log_path = folder / "azurite.log"
         log = self.log_path.open("w", encoding="utf-8")
         tls = ["--cert", str(certificate), "--key", str(key)] if certificate else []
-        from emulator.scoring.bootstrap import die_with_parent
 
         try:
             self.process = subprocess.Popen(
@@ -162,6 +163,7 @@ def _ensure_container(store: RemoteStore) -> None:
     made = (store.options["account_url"], store.root)
     if made in _CONTAINERS_MADE:
         return
+    # The 'server' extra, which an Azurite-backed home was started with.
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import ContainerClient
 
@@ -175,9 +177,10 @@ def _ensure_container(store: RemoteStore) -> None:
 
 def container_sas(container: str, hours: float = 24.0) -> str:
     """A SAS for the whole container: what ``listSecrets`` and upload URLs hand out."""
-    import datetime
-
-    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+    from azure.storage.blob import (  # the 'server' extra, as above
+        ContainerSasPermissions,
+        generate_container_sas,
+    )
 
     expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=hours)
     return generate_container_sas(ACCOUNT, container, account_key=ACCOUNT_KEY,

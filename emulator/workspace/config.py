@@ -17,8 +17,11 @@ KNOWN = {
 }
 
 
+CONFIG_FILE = "config.json"
+
+
 def _path(home: Path) -> Path:
-    return home / "config.json"
+    return home / CONFIG_FILE
 
 
 def read_defaults(home: Path) -> dict[str, str]:

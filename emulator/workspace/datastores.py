@@ -69,7 +69,7 @@ class _Objects:
 
 class _FsspecObjects(_Objects):
     def __init__(self, store: RemoteStore):
-        import fsspec
+        import fsspec  # with the optional 'storage' extra (s3fs); only S3 datastores need it
 
         try:
             self.fs = fsspec.filesystem(store.protocol, **store.options)
@@ -100,7 +100,7 @@ class _BlobObjects(_Objects):
     takes a CA bundle per client (``ca_bundle``: Azurite's certificate from the local CA)."""
 
     def __init__(self, store: RemoteStore):
-        try:
+        try:  # the optional 'storage' extra; only Azure Blob datastores need it
             from azure.storage.blob import ContainerClient, ExponentialRetry
         except ImportError as exc:
             raise EmulatorError("Azure Blob datastores need azure-storage-blob: pip install "
@@ -135,7 +135,7 @@ class _BlobObjects(_Objects):
             self.container.download_blob(self._name(key)).readinto(handle)
 
     def put_if_absent(self, key, data):
-        from azure.core.exceptions import ResourceExistsError
+        from azure.core.exceptions import ResourceExistsError  # present: see __init__
 
         try:
             with self._errors():
@@ -146,7 +146,7 @@ class _BlobObjects(_Objects):
     @contextlib.contextmanager
     def _errors(self):
         """Azure's storage errors as the emulator's: a clear line naming the container."""
-        from azure.core.exceptions import (
+        from azure.core.exceptions import (  # present: see __init__
             HttpResponseError,
             ResourceExistsError,
             ResourceNotFoundError,
@@ -202,7 +202,7 @@ def remote_store_for(body: dict) -> RemoteStore | None:
         return RemoteStore("s3", body["bucket"], options)
     if body.get("type") == "azure_blob" and credentials:
         account_url = body.get("account_url") or (
-            f"https://{body['account_name']}.blob.{body.get('endpoint') or 'core.windows.net'}")
+            f"https://{body['account_name']}.blob.{body['endpoint']}")
         credential: Any = credentials.get("sas_token")
         if credentials.get("account_key"):
             credential = {"account_name": body["account_name"],

@@ -15,6 +15,7 @@ def ensure_certificates(home: Path) -> tuple[Path, Path, Path]:
     ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     if ca_path.exists() and cert_path.exists() and key_path.exists():
         return ca_path, cert_path, key_path
+    # The optional 'server' extra; only serve --azure-compatible makes certificates.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -185,10 +185,16 @@ def test_assets_are_copied_and_versioned(az, tmp_path):
     assert shown["version"] == "2"
     assert Path(shown["local_path"]).name == "my-model"
     assert Path(shown["local_path"], "w.txt").read_text() == "1"  # a copy, not a reference
-    code, _, err = az("ml", "model", "create", "-n", "m", "--version", "2", "--path", str(model))
-    assert code != 0 and "version 2 already exists" in err
+    # versions are immutable: the same definition again is that version, another is a conflict
+    code, out, _ = az("ml", "model", "create", "-n", "m", "--version", "2", "--path", str(model))
+    assert (code, json.loads(out)["local_path"]) == (0, shown["local_path"])
+    other = tmp_path / "other-model"
+    other.mkdir()
+    code, _, err = az("ml", "model", "create", "-n", "m", "--version", "2", "--path", str(other))
+    assert code == 4 and "version 2 exists with another path" in err and "immutable" in err
     assert az("ml", "model", "list", "-n", "m", "--query", "[].version", "-o", "tsv")[1] == \
         "1\n2\n"
+    assert Path(shown["local_path"], "w.txt").read_text() == "1"
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -7,6 +7,7 @@ import pytest
 
 from emulator.engine.cluster import ClusterSpec, job_instances, kubernetes_arguments
 from emulator.exceptions import ClusterError
+from emulator.model import schemas
 
 
 def test_kubernetes_workers_get_the_image_instances_threads_and_resources():
@@ -23,7 +24,8 @@ def test_kubernetes_workers_get_the_image_instances_threads_and_resources():
 
 
 def test_kubernetes_defaults_and_name_limits():
-    arguments = kubernetes_arguments({}, "x" * 80, 1, 1)
+    compute = schemas.fill_defaults("compute", {"name": "k8s", "type": "kubernetes"})
+    arguments = kubernetes_arguments(compute, "x" * 80, 1, 1)
     assert len(arguments["name"]) <= 63
     assert (arguments["namespace"], arguments["image"]) == ("default", "ghcr.io/dask/dask:latest")
     assert arguments["resources"] == {}

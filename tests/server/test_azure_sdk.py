@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("azure.ai.ml", reason="needs azure-ai-ml (the test extras pin it)")
 httpx = pytest.importorskip("httpx")
 
-from emulator import azurite  # noqa: E402
 from emulator.azure import AzureCompatibleServer  # noqa: E402
+from emulator.workspace import azurite  # noqa: E402
 from tests.helpers import require_azurite, run_cli  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
