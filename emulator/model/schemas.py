@@ -213,7 +213,8 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
 
 def _no_branch_type(error: jsonschema.ValidationError) -> bool:
     """An anyOf/oneOf with a description, none of whose branches has the instance's type."""
-    return ("description" in error.schema and bool(error.context)
+    return (isinstance(error.schema, dict) and "description" in error.schema
+            and bool(error.context)
             and all(e.validator == "type" and not e.relative_path for e in error.context))
 
 
