@@ -7,18 +7,15 @@ once; each test gets its own home, trace folder and deployment YAML, which cost 
 from __future__ import annotations
 
 import logging
-import os
-import time
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent
-FIXTURES = ROOT / "fixtures"
-SCORING = FIXTURES / "scoring"
-MODEL = FIXTURES / "model" / "model"
+from tests.helpers import MODEL, SCORING, free_port, port_open, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -115,31 +112,36 @@ def start_job(home, dask_scheduler_address) -> Callable:
     return start
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    """Poll ``condition`` until truthy (returned) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+@pytest.fixture
+def dask_processes(tmp_path):
+    """A scheduler and two workers (no nanny: a killed worker stays dead), each its own process."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed at teardown
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                 "--host", "127.0.0.1", "--port", str(port),
+                                 "--dashboard-address", ":0"], stdout=log, stderr=log)]
+    from distributed import Client
 
-
-def trace_lines(trace_dir: Path, name: str) -> list[list[str]]:
-    path = trace_dir / name
-    if not path.exists():
-        return []
-    return [line.split("\t") for line in path.read_text().splitlines()]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_for(lambda: port_open(port), 60, "the scheduler")
+    for number in range(2):
+        started.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny",
+             "--nthreads", "2", "--name", f"w{number}", "--dashboard-address", ":0",
+             "--memory-limit", "0"], stdout=log, stderr=log))
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address, started
+    for process in started[1:]:
+        process.kill()  # workers; a graceful close waits on the scheduler for seconds
+    started[0].terminate()
+    for process in started:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
 
 
 pytest_plugins = ["pytester"]

@@ -1,12 +1,90 @@
-"""Helpers importable by tests (the root conftest's functions, re-exported)."""
+"""The tests' helpers, in one place: waiting on a condition with a deadline, the fixture
+folders, trace files, processes, the CLI in this process, a server in its own process."""
 
+from __future__ import annotations
+
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import MODEL, SCORING, pid_alive, trace_lines, wait_for
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+SCORING = FIXTURES / "scoring"
+MODEL = FIXTURES / "model" / "model"
+SEED = FIXTURES / "seed"
+REPO_AZURITE = ROOT / "tools/azurite/node_modules/.bin/azurite-blob"
+POLL_SECONDS = 0.02
 
-__all__ = ["MODEL", "SCORING", "pid_alive", "require_azurite", "trace_lines", "wait_for"]
-REPO_AZURITE = Path(__file__).resolve().parents[1] / "tools/azurite/node_modules/.bin/azurite-blob"
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    """Poll ``condition`` until truthy (returned) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def trace_lines(trace_dir: Path, name: str) -> list[list[str]]:
+    path = trace_dir / name
+    if not path.exists():
+        return []
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_server(home: Path, *options: str, env: dict | None = None,
+                 timeout: float = 60) -> tuple[str, subprocess.Popen]:
+    """``batch-emulator serve --port 0 OPTIONS`` over ``home`` in its own process: (its URL
+    once ``/health`` answers, the process). Stop it with ``process.terminate()``."""
+    import httpx  # the 'server' extra, as the tests that start servers
+
+    environment = {**os.environ, **(env or {}), "BATCH_EMULATOR_HOME": str(home)}
+    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
+                                *options], env=environment, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    record = home / "server.json"
+
+    def healthy() -> str | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server did not start: {process.stderr.read().decode()}")
+        if not record.exists():
+            return None
+        url = json.loads(record.read_text())["url"]
+        try:
+            return url if httpx.get(url + "/health", timeout=1).status_code == 200 else None
+        except httpx.HTTPError:
+            return None
+
+    return wait_for(healthy, timeout, "the server to answer /health"), process
+
 
 
 def require_azurite() -> None:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +13,8 @@ pytest.importorskip("fastapi", reason="server tests need the 'server' extra")
 httpx = pytest.importorskip("httpx", reason="server tests need the 'server' extra")
 
 from emulator.workspace.auth import MANAGEMENT_RESOURCE, ML_RESOURCE, issue_token  # noqa: E402
-from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import SEED, run_cli, start_server  # noqa: E402
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 WS = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-rg/providers/"
       "Microsoft.MachineLearningServices/workspaces/default")
 
@@ -49,24 +44,7 @@ def live_server(tmp_path_factory, dask_scheduler_address) -> Iterator[LiveServer
     """``batch-emulator serve --port 0`` in its own process, with the seed's endpoint deployed
     on the session's Dask cluster (compute ``batch-cluster`` of type dask)."""
     home = tmp_path_factory.mktemp("server-home")
-    env = {**os.environ, "BATCH_EMULATOR_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    record = home / "server.json"
-    deadline = time.monotonic() + 60
-    url = None
-    while url is None:
-        if record.exists():
-            candidate = json.loads(record.read_text())["url"]
-            try:
-                if httpx.get(candidate + "/health", timeout=1).status_code == 200:
-                    url = candidate
-                    break
-            except httpx.HTTPError:
-                pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the server did not start: {process.stderr.read().decode()}")
-        time.sleep(0.05)
+    url, process = start_server(home)
     server = LiveServer(url, home, process)
     for args in (
         ["ml", "compute", "create", "-n", "batch-cluster", "--type", "dask", "--set",

@@ -17,8 +17,8 @@ from emulator.workspace.azurite import Azurite  # noqa: E402
 from emulator.workspace.datastores import RemoteStore, publish  # noqa: E402
 from tests.helpers import require_azurite, run_cli  # noqa: E402
 
-SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
-SCORING = Path(__file__).resolve().parents[1] / "fixtures" / "scoring"
+SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
 
 
 @pytest.fixture(scope="module")

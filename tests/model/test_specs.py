@@ -13,7 +13,7 @@ from emulator.model import schemas
 from emulator.model.loader import load_deployment
 from emulator.model.specs import BatchDeploymentSettings, validate_invoke_overrides
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deployments"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "deployments"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -475,7 +475,7 @@ def test_instance_count_starts_that_many_workers_on_a_local_cluster(
 
 @pytest.mark.parametrize("layout", ["current.yml", "flat.yml"])
 def test_fixture_deployments_in_both_layouts_score_the_fixture_data(layout, run_job, home):
-    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
     job = run_job(fixtures / "deployments" / layout, fixtures / "data" / "numbers")
     assert job.status == "Completed", job.error
     assert (job.files_total, job.mini_batches_total) == (8, 3)  # hidden files skipped

@@ -14,7 +14,7 @@ from emulator.exceptions import NotSupportedError, ValidationError
 from emulator.model import schemas, validation
 from emulator.model.validation import KINDS, detect_kind, load_resource, validate_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 YAML = ROOT / "fixtures" / "yaml"
 VALID = sorted((YAML / "valid").glob("*/*.yml"))
 INVALID = sorted((YAML / "invalid").glob("*/*.yml"))
