@@ -14,6 +14,7 @@ from asyncio import CancelledError
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import Enum
 
 from distributed import KilledWorker
 from distributed.client import FutureCancelledError
@@ -29,16 +30,19 @@ MAX_LEASE = 50
 LEASES_PER_SLOT_IN_FLIGHT = 2
 POLL_SECONDS = 0.05
 
-COMPLETED = "completed"
-THRESHOLD = "error_threshold"
-CANCELED = "canceled"
-INIT_FAILED = "init_failed"
-SCRIPT_INVALID = "script_invalid"
+class Ending(Enum):
+    """Why the scheduler stopped handing out mini-batches (the job's status follows from it)."""
+
+    ALL_SCORED = "all_scored"
+    ERROR_THRESHOLD = "error_threshold"
+    STOPPED = "stopped"  # cancelled
+    INIT_FAILED = "init_failed"  # no scoring process of any instance could initialise
+    SCRIPT_INVALID = "script_invalid"
 
 
 @dataclass
 class Outcome:
-    kind: str
+    kind: Ending
     detail: str = ""
 
 
@@ -80,14 +84,14 @@ class LeaseScheduler:
                 future = self._done.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 if self.should_stop():
-                    return self._stop(Outcome(CANCELED))
+                    return self._stop(Outcome(Ending.STOPPED))
                 continue
             outcome = self._collect(future)
             if outcome is not None:
                 return self._stop(outcome)
             if self.should_stop():
-                return self._stop(Outcome(CANCELED))
-        return Outcome(COMPLETED)
+                return self._stop(Outcome(Ending.STOPPED))
+        return Outcome(Ending.ALL_SCORED)
 
     def _fill_window(self) -> None:
         client = self.instances.client
@@ -118,16 +122,16 @@ class LeaseScheduler:
             self.failed_files += mini_batch_result.failed
             self.on_result(mini_batch_result, result.instance)
         if result.script_invalid:
-            return Outcome(SCRIPT_INVALID, result.script_invalid)
+            return Outcome(Ending.SCRIPT_INVALID, result.script_invalid)
         self.pending.extendleft(reversed(result.unprocessed))
         if result.instance_dead:
             address = future_worker_address(self.instances, result.instance)
             if address in self._live_addresses:
                 self._live_addresses.remove(address)
             if not self._live_addresses:
-                return Outcome(INIT_FAILED, result.init_failure)
+                return Outcome(Ending.INIT_FAILED, result.init_failure)
         if 0 <= self.error_threshold < self.failed_files:
-            return Outcome(THRESHOLD)
+            return Outcome(Ending.ERROR_THRESHOLD)
         return None
 
     def _requeue_lost(self, lease: Lease) -> None:

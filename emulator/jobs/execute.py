@@ -12,11 +12,7 @@ from emulator.engine import environments, outputs
 from emulator.engine.cluster import job_instances
 from emulator.engine.partition import list_input_files, partition
 from emulator.engine.scheduler import (
-    CANCELED,
-    COMPLETED,
-    INIT_FAILED,
-    SCRIPT_INVALID,
-    THRESHOLD,
+    Ending,
     LeaseScheduler,
 )
 from emulator.engine.tasks import RUN_DONE, MiniBatchResult, ScoringContext
@@ -164,21 +160,21 @@ def _short_return_message(result: MiniBatchResult) -> str:
 
 
 def _conclude(job, logs, results_file, outcome, settings, on_change, plan) -> JobRecord:
-    if outcome.kind == CANCELED:
+    if outcome.kind == Ending.STOPPED:
         return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
-    if outcome.kind == THRESHOLD:
+    if outcome.kind == Ending.ERROR_THRESHOLD:
         return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"{job.files_failed} input file(s) failed, more than error_threshold="
                        f"{settings.error_threshold}; the job was aborted. "
                        f"{_first_failure(job)}", on_change)
-    if outcome.kind == INIT_FAILED:
+    if outcome.kind == Ending.INIT_FAILED:
         last_line = outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else ""
         return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"init() failed in every scoring process ({last_line}); traceback in "
                        "logs/user/error/", on_change, outcome.detail)
-    if outcome.kind == SCRIPT_INVALID:
+    if outcome.kind == Ending.SCRIPT_INVALID:
         return _finish(job, logs, results_file, JobStatus.FAILED, outcome.detail, on_change)
-    assert outcome.kind == COMPLETED, outcome
+    assert outcome.kind == Ending.ALL_SCORED, outcome
     job.set_status(JobStatus.FINALIZING)
     on_change(job)
     if results_file is not None:

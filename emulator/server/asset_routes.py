@@ -5,76 +5,22 @@ Azure's camelCase shapes; any api-version is accepted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import NotSupportedError, ValidationError
-from emulator.model.references import SEGMENTS, arm_id
-from emulator.server import security
-from emulator.server.control_plane import WS, ApiVersion, json_body, service, system_data
+from emulator.model.references import SEGMENTS
+from emulator.server import security, translate
+from emulator.server.control_plane import WS, ApiVersion, json_body, service
 from emulator.server.translate import lower_keys
-from emulator.service import BatchService
 
 router = APIRouter(dependencies=[Depends(security.management)], include_in_schema=False)
 MODEL_TYPES = {"custommodel": "custom_model", "mlflowmodel": "mlflow_model",
                "tritonmodel": "triton_model"}
 DATA_TYPES = {"urifolder": "uri_folder", "urifile": "uri_file", "mltable": "mltable"}
 Top = Annotated[int | None, Query(alias="$top", ge=0)]
-
-
-# ----------------------------------------------------------------------------- shapes
-
-
-def _version_out(svc: BatchService, kind: str, body: dict) -> dict:
-    segment = SEGMENTS[kind]
-    return {"id": arm_id(svc.scope, segment, body["name"], body["version"]),
-            "name": body["version"],
-            "type": f"Microsoft.MachineLearningServices/workspaces/{segment}/versions",
-            "systemData": system_data(body),
-            "properties": {"description": body.get("description"), "tags": body.get("tags") or {},
-                           "properties": body.get("properties") or {}, "isArchived": False,
-                           "isAnonymous": False,
-                           "provisioningState": "Succeeded", **KIND_PROPERTIES[kind](body)}}
-
-
-def _code(body: dict) -> dict:
-    return {"codeUri": body.get("path")}
-
-
-def _environment(body: dict) -> dict:
-    conda = None
-    if body.get("local_path"):
-        conda = Path(body["local_path"]).read_text(encoding="utf-8")
-    return {"image": body.get("image"), "condaFile": conda, "osType": "Linux",
-            "environmentType": "UserCreated"}
-
-
-def _model(body: dict) -> dict:
-    return {"modelType": body.get("type"), "modelUri": body.get("path"),
-            "flavors": body.get("flavors") or {}, "jobName": None, "stage": None}
-
-
-def _data(body: dict) -> dict:
-    return {"dataType": body.get("type"), "dataUri": body.get("path")}
-
-
-KIND_PROPERTIES: dict[str, Callable[[dict], dict]] = {
-    "code": _code, "environment": _environment, "model": _model, "data": _data}
-
-
-def _container_out(svc: BatchService, kind: str, container: dict) -> dict:
-    segment, latest = SEGMENTS[kind], container["latest"]
-    return {"id": arm_id(svc.scope, segment, latest["name"]), "name": latest["name"],
-            "type": f"Microsoft.MachineLearningServices/workspaces/{segment}",
-            "systemData": system_data(latest),
-            "properties": {"latestVersion": latest["version"],
-                           "nextVersion": container["next_version"],
-                           "isArchived": False, "description": latest.get("description"),
-                           "tags": {}, "properties": {}}}
 
 
 # ----------------------------------------------------------------------------- reads
@@ -87,13 +33,14 @@ def _read_routes(kind: str) -> None:
     def list_containers(request: Request, subscription: str, resource_group: str,
                         workspace: str, api_version: ApiVersion = None) -> dict:
         svc = service(request, subscription, resource_group, workspace)
-        return {"value": [_container_out(svc, kind, svc.show_asset_container(kind, latest["name"]))
-                          for latest in svc.list_assets(kind)]}
+        return {"value": [translate.container_out(
+            svc.scope, kind, svc.show_asset_container(kind, latest["name"]))
+            for latest in svc.list_assets(kind)]}
 
     def get_container(request: Request, subscription: str, resource_group: str,
                       workspace: str, name: str, api_version: ApiVersion = None) -> dict:
         svc = service(request, subscription, resource_group, workspace)
-        return _container_out(svc, kind, svc.show_asset_container(kind, name))
+        return translate.container_out(svc.scope, kind, svc.show_asset_container(kind, name))
 
     def list_versions(request: Request, subscription: str, resource_group: str, workspace: str,
                       name: str, top: Top = None, hash: str | None = None,
@@ -104,12 +51,12 @@ def _read_routes(kind: str) -> None:
             found = svc.find_code(hash)
         else:
             found = svc.list_asset_versions(kind, name)
-        return {"value": [_version_out(svc, kind, body) for body in found[:top]]}
+        return {"value": [translate.version_out(svc.scope, kind, body) for body in found[:top]]}
 
     def get_version(request: Request, subscription: str, resource_group: str, workspace: str,
                     name: str, version: str, api_version: ApiVersion = None) -> dict:
         svc = service(request, subscription, resource_group, workspace)
-        return _version_out(svc, kind, svc.show_asset(kind, name, version))
+        return translate.version_out(svc.scope, kind, svc.show_asset(kind, name, version))
 
     base = f"{WS}/{segment}"
     router.add_api_route(base, list_containers, methods=["GET"])
@@ -163,7 +110,7 @@ def _upload_route(kind: str) -> None:
         body, created = await run_in_threadpool(svc.register_uploaded, kind, name, version,
                                                 _uri(properties, uri_field), fields)
         response.status_code = 201 if created else 200
-        return _version_out(svc, kind, body)
+        return translate.version_out(svc.scope, kind, body)
 
     router.add_api_route(f"{WS}/{SEGMENTS[kind]}/{{name}}/versions/{{version}}",
                          put_version, methods=["PUT"])
@@ -188,7 +135,7 @@ async def put_environment_version(request: Request, response: Response, subscrip
         **_common(properties), "image": properties.get("image"),
         "conda_file": properties.get("condafile")})
     response.status_code = 201 if created else 200
-    return _version_out(svc, "environment", body)
+    return translate.version_out(svc.scope, "environment", body)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -47,11 +47,6 @@ def service(request: Request, subscription: str, resource_group: str,
                         create=request.method in ("PUT", "PATCH", "POST"))
 
 
-def system_data(document: dict) -> dict:
-    created = (document.get("creation_context") or {}).get("created_at")
-    return {"createdAt": created, "createdBy": "local-user", "createdByType": "User"}
-
-
 async def json_body(request: Request) -> dict:
     try:
         body = json.loads(await request.body())

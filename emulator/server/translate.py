@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from emulator.exceptions import ValidationError
+from emulator.model import schemas
 from emulator.model.references import SEGMENTS, Scope, arm_id, parse_reference
 from emulator.service import LITERAL_INPUT
 
@@ -50,6 +51,11 @@ def reference(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("/subscriptions/"):
         return f"azureml:{value}"
     return value
+
+
+def system_data(document: dict) -> dict:
+    created = (document.get("creation_context") or {}).get("created_at")
+    return {"createdAt": created, "createdBy": "local-user", "createdByType": "User"}
 
 
 # ----------------------------------------------------------------------------- endpoints
@@ -313,3 +319,92 @@ def invoke_in(body: Mapping) -> dict:
     if p.get("name") or body.get("name"):
         arguments["job_name"] = p.get("name") or body.get("name")
     return arguments
+
+
+# ----------------------------------------------------------------------------- asset versions and containers
+
+
+def version_out(scope: Scope, kind: str, body: dict) -> dict:
+    segment = SEGMENTS[kind]
+    return {"id": arm_id(scope, segment, body["name"], body["version"]),
+            "name": body["version"],
+            "type": f"Microsoft.MachineLearningServices/workspaces/{segment}/versions",
+            "systemData": system_data(body),
+            "properties": {"description": body.get("description"), "tags": body.get("tags") or {},
+                           "properties": body.get("properties") or {}, "isArchived": False,
+                           "isAnonymous": False,
+                           "provisioningState": "Succeeded", **KIND_PROPERTIES[kind](body)}}
+
+
+def _code(body: dict) -> dict:
+    return {"codeUri": body.get("path")}
+
+
+def _environment(body: dict) -> dict:
+    conda = None
+    if body.get("local_path"):
+        conda = Path(body["local_path"]).read_text(encoding="utf-8")
+    return {"image": body.get("image"), "condaFile": conda, "osType": "Linux",
+            "environmentType": "UserCreated"}
+
+
+def _model(body: dict) -> dict:
+    return {"modelType": body.get("type"), "modelUri": body.get("path"),
+            "flavors": body.get("flavors") or {}, "jobName": None, "stage": None}
+
+
+def _data(body: dict) -> dict:
+    return {"dataType": body.get("type"), "dataUri": body.get("path")}
+
+
+KIND_PROPERTIES: dict[str, Callable[[dict], dict]] = {
+    "code": _code, "environment": _environment, "model": _model, "data": _data}
+
+
+def container_out(scope: Scope, kind: str, container: dict) -> dict:
+    segment, latest = SEGMENTS[kind], container["latest"]
+    return {"id": arm_id(scope, segment, latest["name"]), "name": latest["name"],
+            "type": f"Microsoft.MachineLearningServices/workspaces/{segment}",
+            "systemData": system_data(latest),
+            "properties": {"latestVersion": latest["version"],
+                           "nextVersion": container["next_version"],
+                           "isArchived": False, "description": latest.get("description"),
+                           "tags": {}, "properties": {}}}
+
+
+# ----------------------------------------------------------------------------- datastores and computes
+
+
+def datastore_out(body: dict) -> dict:
+    return {"id": body["id"], "name": body["name"],
+            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+            "systemData": {},
+            "properties": {"datastoreType": "AzureBlob", "accountName": body["account_name"],
+                           "containerName": body["container_name"],
+                           "endpoint": "core.windows.net", "protocol": "https",
+                           "isDefault": bool(body.get("is_default")),
+                           "credentials": {"credentialsType": "AccountKey"},
+                           "serviceDataAccessAuthIdentity": "None", "tags": {},
+                           "properties": {}}}
+
+
+def compute_out(body: dict) -> dict:
+    kind = {"kubernetes": "Kubernetes"}.get(body["type"], "AmlCompute")
+    description = body.get("description")
+    if body["type"] == "dask":
+        description = description or f"Dask scheduler at {body['scheduler_address']}"
+    properties: dict = {}
+    if kind == "AmlCompute":  # a dask compute shows with AmlCompute's defaults
+        scale = body if body["type"] == "amlcompute" else schemas.fill_defaults(
+            "compute", {"name": body["name"], "type": "amlcompute"})
+        properties = {"vmSize": body.get("size"), "scaleSettings": {
+            "minNodeCount": int(scale["min_instances"]),
+            "maxNodeCount": int(scale["max_instances"]),
+            "nodeIdleTimeBeforeScaleDown": f"PT{scale['idle_time_before_scale_down']}S"}}
+    elif body.get("namespace"):
+        properties = {"namespace": body["namespace"]}
+    return {"id": body["id"], "name": body["name"],
+            "type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "local",
+            "tags": body.get("tags") or {}, "systemData": system_data(body),
+            "properties": {"computeType": kind, "description": description,
+                           "provisioningState": "Succeeded", "properties": properties}}

@@ -10,37 +10,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
-from emulator.model import schemas
 from emulator.model.uris import DEFAULT_DATASTORE
-from emulator.server import security
+from emulator.server import security, translate
 from emulator.server.control_plane import (
     WS,
     ApiVersion,
     json_body,
     operation_header,
     service,
-    system_data,
 )
 from emulator.server.translate import iso_seconds, lower_keys
-from emulator.service import BatchService
 
 router = APIRouter(dependencies=[Depends(security.management)], include_in_schema=False)
 
 
 # ----------------------------------------------------------------------------- datastores
-
-
-def datastore_out(svc: BatchService, body: dict) -> dict:
-    return {"id": body["id"], "name": body["name"],
-            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
-            "systemData": {},
-            "properties": {"datastoreType": "AzureBlob", "accountName": body["account_name"],
-                           "containerName": body["container_name"],
-                           "endpoint": "core.windows.net", "protocol": "https",
-                           "isDefault": bool(body.get("is_default")),
-                           "credentials": {"credentialsType": "AccountKey"},
-                           "serviceDataAccessAuthIdentity": "None", "tags": {},
-                           "properties": {}}}
 
 
 @router.get(WS + "/datastores")
@@ -50,7 +34,7 @@ def list_datastores(request: Request, subscription: str, resource_group: str, wo
     """The datastores Azure's SDK can upload to: the workspace blob store (in Azurite)."""
     svc = service(request, subscription, resource_group, workspace)
     svc.require_blob_store()
-    return {"value": [datastore_out(svc, svc.show_datastore(DEFAULT_DATASTORE))]}
+    return {"value": [translate.datastore_out(svc.show_datastore(DEFAULT_DATASTORE))]}
 
 
 @router.get(WS + "/datastores/{name}")
@@ -62,7 +46,7 @@ def get_datastore(request: Request, subscription: str, resource_group: str, work
         raise ResourceNotFoundError(f"datastore {name!r} is not an Azure Blob datastore this "
                                     f"server can hand to Azure's SDK; use {DEFAULT_DATASTORE}")
     svc.require_blob_store()
-    return datastore_out(svc, svc.show_datastore(name))
+    return translate.datastore_out(svc.show_datastore(name))
 
 
 @router.post(WS + "/datastores/{name}/listSecrets")
@@ -75,40 +59,18 @@ def list_datastore_secrets(request: Request, subscription: str, resource_group: 
 # ----------------------------------------------------------------------------- computes
 
 
-def compute_out(svc: BatchService, body: dict) -> dict:
-    kind = {"kubernetes": "Kubernetes"}.get(body["type"], "AmlCompute")
-    description = body.get("description")
-    if body["type"] == "dask":
-        description = description or f"Dask scheduler at {body['scheduler_address']}"
-    properties: dict = {}
-    if kind == "AmlCompute":  # a dask compute shows with AmlCompute's defaults
-        scale = body if body["type"] == "amlcompute" else schemas.fill_defaults(
-            "compute", {"name": body["name"], "type": "amlcompute"})
-        properties = {"vmSize": body.get("size"), "scaleSettings": {
-            "minNodeCount": int(scale["min_instances"]),
-            "maxNodeCount": int(scale["max_instances"]),
-            "nodeIdleTimeBeforeScaleDown": f"PT{scale['idle_time_before_scale_down']}S"}}
-    elif body.get("namespace"):
-        properties = {"namespace": body["namespace"]}
-    return {"id": body["id"], "name": body["name"],
-            "type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "local",
-            "tags": body.get("tags") or {}, "systemData": system_data(body),
-            "properties": {"computeType": kind, "description": description,
-                           "provisioningState": "Succeeded", "properties": properties}}
-
-
 @router.get(WS + "/computes")
 def list_computes(request: Request, subscription: str, resource_group: str, workspace: str,
                   api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return {"value": [compute_out(svc, body) for body in svc.list_computes()]}
+    return {"value": [translate.compute_out(body) for body in svc.list_computes()]}
 
 
 @router.get(WS + "/computes/{name}")
 def get_compute(request: Request, subscription: str, resource_group: str, workspace: str,
                 name: str, api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return compute_out(svc, svc.show_compute(name))
+    return translate.compute_out(svc.show_compute(name))
 
 
 @router.put(WS + "/computes/{name}")
@@ -134,4 +96,4 @@ async def put_compute(request: Request, response: Response, subscription: str,
     body, created = svc.put_compute({k: v for k, v in settings.items() if v not in (None, "")})
     response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
-    return compute_out(svc, body)
+    return translate.compute_out(body)

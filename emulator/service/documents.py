@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emulator import settings
 from emulator.jobs.record import JobRecord
 from emulator.model.references import arm_id
 from emulator.model.timestamps import iso_time
@@ -77,7 +78,7 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "experiment_name": record.endpoint_name or "batch-emulator",
         "id": arm_id(store.scope, "jobs", record.name),
         "creation_context": {"created_at": _iso(record.creation_time),
-                             "created_by": body.get("created_by", "local-user"),
+                             "created_by": body.get("created_by") or settings.DEFAULT_USER,
                              "created_by_type": "User"},
         "start_time": _iso(record.start_time),
         "end_time": _iso(record.end_time),
