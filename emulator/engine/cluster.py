@@ -70,42 +70,7 @@ def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
                   notices: list[str], job_name: str = "job") -> Iterator[Instances]:
     """Yield a client and ``instance_count`` worker addresses; tear down what we started."""
     with dask.config.set(_QUIET):
-        if spec.kubernetes is not None:
-            try:  # the optional 'kubernetes' extra
-                from dask_kubernetes.operator import KubeCluster
-            except ImportError:
-                raise ClusterError("kubernetes computes need dask-kubernetes: pip install "
-                                   "'batch-endpoint-emulator[kubernetes]'") from None
-            try:
-                cluster = KubeCluster(**kubernetes_arguments(spec.kubernetes, job_name,
-                                                             instance_count, concurrency))
-            except Exception as exc:
-                raise ClusterError(f"could not start a Dask cluster on Kubernetes: {exc}; check "
-                                   "the kubeconfig and the Dask operator") from exc
-            client = Client(cluster, set_as_default=False)
-            client.wait_for_workers(instance_count, timeout=600)
-        elif spec.scheduler_address is None:
-            try:
-                cluster = LocalCluster(
-                    n_workers=instance_count,
-                    threads_per_worker=concurrency,
-                    processes=True,
-                    dashboard_address=":0",
-                    memory_limit=0,
-                    silence_logs=logging.ERROR,
-                )
-            except Exception as exc:
-                raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
-            client = Client(cluster, set_as_default=False)
-        else:
-            cluster = None
-            try:
-                client = Client(spec.scheduler_address, timeout=spec.connect_timeout,
-                                set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise ClusterError(
-                    f"cannot reach the Dask scheduler at {spec.scheduler_address} ({exc}); "
-                    "start it or fix the compute's scheduler_address") from None
+        client, cluster = _connect(spec, instance_count, concurrency, job_name)
         try:
             workers = client.scheduler_info(n_workers=-1)["workers"]
             addresses = sorted(workers)
@@ -120,6 +85,40 @@ def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
             yield Instances(client=client, addresses=chosen, threads=threads)
         finally:
             _close_quietly(client, cluster)
+
+
+def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
+             job_name: str) -> tuple[Client, object | None]:
+    """A client, and the cluster started for this job (None for an existing scheduler)."""
+    if spec.kubernetes is not None:
+        try:  # the optional 'kubernetes' extra
+            from dask_kubernetes.operator import KubeCluster
+        except ImportError:
+            raise ClusterError("kubernetes computes need dask-kubernetes: pip install "
+                               "'batch-endpoint-emulator[kubernetes]'") from None
+        try:
+            cluster = KubeCluster(**kubernetes_arguments(spec.kubernetes, job_name,
+                                                         instance_count, concurrency))
+        except Exception as exc:
+            raise ClusterError(f"could not start a Dask cluster on Kubernetes: {exc}; check "
+                               "the kubeconfig and the Dask operator") from exc
+        client = Client(cluster, set_as_default=False)
+        client.wait_for_workers(instance_count, timeout=600)
+        return client, cluster
+    if spec.scheduler_address is None:
+        try:
+            cluster = LocalCluster(n_workers=instance_count, threads_per_worker=concurrency,
+                                   processes=True, dashboard_address=":0", memory_limit=0,
+                                   silence_logs=logging.ERROR)
+        except Exception as exc:
+            raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc
+        return Client(cluster, set_as_default=False), cluster
+    try:
+        return Client(spec.scheduler_address, timeout=spec.connect_timeout,
+                      set_as_default=False), None
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"cannot reach the Dask scheduler at {spec.scheduler_address} ({exc}); "
+                           "start it or fix the compute's scheduler_address") from None
 
 
 def _close_quietly(client, cluster) -> None:

@@ -18,7 +18,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator import __version__
 from emulator.exceptions import EmulatorError
-from emulator.server import asset_routes, control_plane, data_plane, history, workspace_routes
+from emulator.server import (
+    asset_routes,
+    control_plane,
+    data_plane,
+    discovery,
+    history,
+    workspace_routes,
+)
 from emulator.service import home as home_operations
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -96,6 +103,22 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
         if azure_compatible else {}
     app.add_middleware(BodySizeLimit)
 
+    _answer_errors_as_azure_does(app)
+    app.include_router(control_plane.router)
+    app.include_router(asset_routes.router)
+    app.include_router(workspace_routes.router)
+    app.include_router(data_plane.router)
+    app.include_router(history.router)
+
+    app.include_router(discovery.router)
+
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _answer_errors_as_azure_does(app: FastAPI) -> None:
+    """Every error as Azure's ``{"error": {"code", "message"}}`` with the error's status."""
+
     @app.exception_handler(EmulatorError)
     async def emulator_error(request: Request, exc: EmulatorError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
@@ -119,52 +142,6 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
-
-    app.include_router(control_plane.router)
-    app.include_router(asset_routes.router)
-    app.include_router(workspace_routes.router)
-    app.include_router(data_plane.router)
-    app.include_router(history.router)
-
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/metadata/endpoints", include_in_schema=False)
-    def cloud_metadata(request: Request) -> list:
-        """The ARM cloud list Azure's SDK reads from ``ARM_CLOUD_METADATA_URL`` (no auth).
-
-        The SDK builds blob URLs as ``https://<account>.blob.<storage suffix>``. With the
-        suffix ``emu@127.0.0.1:<port>/<account>`` that is Azurite's path-style URL: everything
-        before the ``@`` is URL user info, which the clients drop. No DNS entry is needed."""
-        base = str(request.base_url).rstrip("/")
-        storage = "core.windows.net"
-        record = home_operations.running_blob_store(app.state.home)
-        if record is not None:
-            storage = "emu@" + record["account_url"].removeprefix("https://")
-        return [{"name": "BatchEmulator", "portal": "https://portal.azure.local/",
-                 "resourceManager": f"{base}/",
-                 "authentication": {"loginEndpoint": f"{base}/login/",
-                                    "audiences": [f"{base}/"]},
-                 "suffixes": {"storage": storage}}]
-
-    @app.get("/discovery/workspaces/{workspace}", include_in_schema=False)
-    def discovery(request: Request, workspace: str) -> dict:
-        """A workspace's discovery document: every regional service is this server."""
-        base = str(request.base_url).rstrip("/")
-        return {name: base for name in ("api", "catalog", "experimentation", "history",
-                                         "modelmanagement", "gallery")}
-
-    @app.get("/endpoints/{endpoint}/swagger.json", include_in_schema=False)
-    def endpoint_openapi(endpoint: str) -> dict:
-        """An endpoint's ``openapi_uri``: the data-plane part of the document."""
-        document = dict(app.openapi())
-        document["paths"] = {path: item for path, item in document["paths"].items()
-                             if path.startswith("/endpoints/")}
-        return document
-
-    app.openapi = lambda: _openapi(app)
-    return app
 
 
 def _openapi(app: FastAPI) -> dict:

@@ -10,6 +10,7 @@ from typing import Any
 from emulator.exceptions import ValidationError
 from emulator.model import schemas
 from emulator.model.references import SEGMENTS, Scope, arm_id, parse_reference
+from emulator.model.uris import DEFAULT_DATASTORE
 from emulator.service import LITERAL_INPUT
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -257,8 +258,24 @@ def invoke_in(body: Mapping) -> dict:
     if not isinstance(body, Mapping):
         raise ValidationError("the request body must be a JSON object with 'properties'")
     p = lower_keys(body.get("properties"))
-    arguments: dict[str, Any] = {"set_values": []}
-    inputs = []
+    inputs = _inputs_in(p)
+    if len(inputs) != 1 or not inputs[0][0]:
+        raise ValidationError("model deployments take exactly one input: properties.dataset or "
+                              "one entry of properties.InputData with a Uri")
+    arguments: dict[str, Any] = {"input": inputs[0][0], "input_type": inputs[0][1],
+                                 "set_values": []}
+    output_path = _output_in(p, arguments["set_values"])
+    if output_path is not None:
+        arguments["output_path"] = output_path
+    arguments["set_values"].extend(_settings_in(p))
+    if p.get("name") or body.get("name"):
+        arguments["job_name"] = p.get("name") or body.get("name")
+    return arguments
+
+
+def _inputs_in(p: Mapping) -> list[tuple[Any, str | None]]:
+    """(URI, type) of each input: the preview's ``dataset``, the GA's ``InputData``."""
+    inputs: list[tuple[Any, str | None]] = []
     dataset = lower_keys(p.get("dataset"))
     if dataset:
         kind = str(dataset.get("datainputtype", "")).lower()
@@ -281,44 +298,50 @@ def invoke_in(body: Mapping) -> dict:
             raise ValidationError(f"JobInputType {spec.get('jobinputtype')!r} is not supported; "
                                   "the supported types are: UriFile, UriFolder")
         inputs.append((reference(spec.get("uri")), "uri_file" if "file" in kind else "uri_folder"))
-    if len(inputs) != 1 or not inputs[0][0]:
-        raise ValidationError("model deployments take exactly one input: properties.dataset or "
-                              "one entry of properties.InputData with a Uri")
-    arguments["input"], arguments["input_type"] = inputs[0]
+    return inputs
 
+
+def _output_in(p: Mapping, set_values: list[str]) -> str | None:
+    """The output path: the preview's ``outputDataset``, the GA's ``OutputData`` (a file
+    output names the results file too)."""
+    output_path = None
     output = lower_keys(p.get("outputdataset"))
     if output:
-        datastore = str(output.get("datastoreid") or "workspaceblobstore").rstrip("/")
-        arguments["output_path"] = (f"azureml://datastores/{datastore.rsplit('/', 1)[-1]}/paths/"
-                                    f"{str(output.get('path', '')).lstrip('/')}")
+        datastore = str(output.get("datastoreid") or DEFAULT_DATASTORE).rstrip("/")
+        output_path = (f"azureml://datastores/{datastore.rsplit('/', 1)[-1]}/paths/"
+                       f"{str(output.get('path', '')).lstrip('/')}")
     for spec in (lower_keys(p.get("outputdata")) or {}).values():
         spec = lower_keys(spec)
         uri = re.sub(r"(?<!:)//+", "/", str(spec.get("uri", "")))
         if str(spec.get("joboutputtype", "")).lower() in ("urifile", "uri_file"):
             folder, _, file_name = uri.rpartition("/")
-            arguments["output_path"] = folder + "/"
-            arguments["set_values"].append(f"output_file_name={file_name}")
+            output_path = folder + "/"
+            set_values.append(f"output_file_name={file_name}")
         else:
-            arguments["output_path"] = uri
+            output_path = uri
+    return output_path
+
+
+def _settings_in(p: Mapping) -> list[str]:
+    """The body's setting overrides as ``--set`` items."""
+    set_values = []
     if p.get("outputfilename"):
-        arguments["set_values"].append(f"output_file_name={p['outputfilename']}")
+        set_values.append(f"output_file_name={p['outputfilename']}")
     for key, setting in (("minibatchsize", "mini_batch_size"),
                          ("errorthreshold", "error_threshold")):
         if p.get(key) is not None:
-            arguments["set_values"].append(f"{setting}={p[key]}")
+            set_values.append(f"{setting}={p[key]}")
     if p.get("logginglevel"):
-        arguments["set_values"].append(f"logging_level={from_enum('loggingLevel', p['logginglevel'])}")
+        set_values.append(f"logging_level={from_enum('loggingLevel', p['logginglevel'])}")
     retry = lower_keys(p.get("retrysettings"))
     if retry.get("maxretries") is not None:
-        arguments["set_values"].append(f"retry_settings.max_retries={retry['maxretries']}")
+        set_values.append(f"retry_settings.max_retries={retry['maxretries']}")
     if retry.get("timeout") is not None:
-        arguments["set_values"].append(f"retry_settings.timeout={iso_seconds(retry['timeout'])}")
+        set_values.append(f"retry_settings.timeout={iso_seconds(retry['timeout'])}")
     compute = lower_keys(p.get("compute"))
     if compute.get("instancecount") is not None:
-        arguments["set_values"].append(f"instance_count={compute['instancecount']}")
-    if p.get("name") or body.get("name"):
-        arguments["job_name"] = p.get("name") or body.get("name")
-    return arguments
+        set_values.append(f"instance_count={compute['instancecount']}")
+    return set_values
 
 
 # ----------------------------------------------------------------------------- asset versions and containers
@@ -386,6 +409,25 @@ def datastore_out(body: dict) -> dict:
                            "credentials": {"credentialsType": "AccountKey"},
                            "serviceDataAccessAuthIdentity": "None", "tags": {},
                            "properties": {}}}
+
+
+def compute_in(name: str, body: Mapping) -> dict:
+    """An AmlCompute as the SDK PUTs it (a LocalCluster of up to ``maxNodeCount`` workers)."""
+    properties = lower_keys(body.get("properties"))
+    kind = str(properties.get("computetype") or "")
+    if kind.lower() != "amlcompute":
+        raise ValidationError(f"computeType {kind!r}: Azure's SDK can create AmlCompute here; "
+                              "register kubernetes and dask computes with 'batch-emulator ml "
+                              "compute create'")
+    scale = lower_keys(lower_keys(properties.get("properties")).get("scalesettings"))
+    settings = {"name": name, "type": "amlcompute",
+                "size": lower_keys(properties.get("properties")).get("vmsize"),
+                "min_instances": scale.get("minnodecount"),
+                "max_instances": scale.get("maxnodecount"),
+                "idle_time_before_scale_down": iso_seconds(
+                    scale.get("nodeidletimebeforescaledown")),
+                "description": properties.get("description")}
+    return {key: value for key, value in settings.items() if value not in (None, "")}
 
 
 def compute_out(body: dict) -> dict:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.exceptions import ResourceNotFoundError
 from emulator.model.uris import DEFAULT_DATASTORE
 from emulator.server import security, translate
 from emulator.server.control_plane import (
@@ -19,7 +19,6 @@ from emulator.server.control_plane import (
     operation_header,
     service,
 )
-from emulator.server.translate import iso_seconds, lower_keys
 
 router = APIRouter(dependencies=[Depends(security.management)], include_in_schema=False)
 
@@ -78,22 +77,9 @@ async def put_compute(request: Request, response: Response, subscription: str,
                       resource_group: str, workspace: str, name: str,
                       api_version: ApiVersion = None) -> dict:
     """An AmlCompute cluster (a LocalCluster of up to ``maxNodeCount`` workers per job)."""
-    properties = lower_keys((await json_body(request)).get("properties"))
-    kind = str(properties.get("computetype") or "")
-    if kind.lower() != "amlcompute":
-        raise ValidationError(f"computeType {kind!r}: Azure's SDK can create AmlCompute here; "
-                              "register kubernetes and dask computes with 'batch-emulator ml "
-                              "compute create'")
-    scale = lower_keys(lower_keys(properties.get("properties")).get("scalesettings"))
-    settings = {"name": name, "type": "amlcompute",
-                "size": lower_keys(properties.get("properties")).get("vmsize"),
-                "min_instances": scale.get("minnodecount"),
-                "max_instances": scale.get("maxnodecount"),
-                "idle_time_before_scale_down": iso_seconds(
-                    scale.get("nodeidletimebeforescaledown")),
-                "description": properties.get("description")}
+    document = translate.compute_in(name, await json_body(request))
     svc = service(request, subscription, resource_group, workspace)
-    body, created = svc.put_compute({k: v for k, v in settings.items() if v not in (None, "")})
+    body, created = svc.put_compute(document)
     response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
     return translate.compute_out(body)
