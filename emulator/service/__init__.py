@@ -8,25 +8,30 @@ the modules of this package; ``BatchService`` is all of them over one workspace,
 ``emulator.service.home`` holds what belongs to the home rather than to one workspace.
 """
 
-from emulator.engine.tasks import RUN_DONE, RUN_TIMEOUT
-from emulator.jobs.launch import BatchJob
-from emulator.jobs.record import FailedMiniBatch, JobRecord, JobStatus
-from emulator.scoring.bootstrap import FAULTS_VARIABLE
-from emulator.service.assets import AssetOperations
-from emulator.service.base import ServiceBase
-from emulator.service.deployments import DeploymentOperations
-from emulator.service.endpoints import EndpointOperations
-from emulator.service.invoke import LITERAL_INPUT, NO_ROUTE, InvokeOperations
-from emulator.service.jobs import JobOperations
-from emulator.service.scoring import MiniBatchOutcome, score_mini_batch
-from emulator.service.uploads import UploadOperations
+from __future__ import annotations
+
+import importlib
+
+# Where each name of the package face lives. Resolved on first use, so that a front end that
+# needs only the home's operations (tokens, the server record) does not import the engine.
+_FACE = {
+    "BatchService": "emulator.service.operations",
+    "LITERAL_INPUT": "emulator.service.invoke",
+    "NO_ROUTE": "emulator.service.invoke",
+    "MiniBatchOutcome": "emulator.service.scoring",
+    "score_mini_batch": "emulator.service.scoring",
+    "BatchJob": "emulator.jobs.launch",
+    "FailedMiniBatch": "emulator.jobs.record",
+    "JobRecord": "emulator.jobs.record",
+    "JobStatus": "emulator.jobs.record",
+    "RUN_DONE": "emulator.engine.tasks",
+    "RUN_TIMEOUT": "emulator.engine.tasks",
+    "FAULTS_VARIABLE": "emulator.scoring.bootstrap",
+}
+__all__ = sorted(_FACE)
 
 
-class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
-                   AssetOperations, UploadOperations, ServiceBase):
-    """The batch endpoint API over one workspace of one home."""
-
-
-__all__ = ["FAULTS_VARIABLE", "LITERAL_INPUT", "NO_ROUTE", "RUN_DONE", "RUN_TIMEOUT", "BatchJob",
-           "BatchService", "FailedMiniBatch", "JobRecord", "JobStatus", "MiniBatchOutcome",
-           "score_mini_batch"]
+def __getattr__(name: str):
+    if name not in _FACE:
+        raise AttributeError(f"module 'emulator.service' has no attribute {name!r}")
+    return getattr(importlib.import_module(_FACE[name]), name)

@@ -1,0 +1,14 @@
+"""``BatchService``: every group of operations over one workspace of one home."""
+
+from emulator.service.assets import AssetOperations
+from emulator.service.base import ServiceBase
+from emulator.service.deployments import DeploymentOperations
+from emulator.service.endpoints import EndpointOperations
+from emulator.service.invoke import InvokeOperations
+from emulator.service.jobs import JobOperations
+from emulator.service.uploads import UploadOperations
+
+
+class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
+                   AssetOperations, UploadOperations, ServiceBase):
+    """The batch endpoint API over one workspace of one home."""
