@@ -63,28 +63,42 @@ def port_open(port: int) -> bool:
 def start_server(home: Path, *options: str, env: dict | None = None,
                  timeout: float = 60) -> tuple[str, subprocess.Popen]:
     """``batch-emulator serve --port 0 OPTIONS`` over ``home`` in its own process: (its URL
-    once ``/health`` answers, the process). Stop it with ``process.terminate()``."""
+    once ``/health`` answers, the process). Its output goes to ``<home>/../serve.log`` (a
+    file, not a pipe: a chatty server never blocks). Stop it with :func:`stop_server`."""
     import httpx  # the 'server' extra, as the tests that start servers
 
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home.parent / f"{home.name}-serve.log"
     environment = {**os.environ, **(env or {}), "BATCH_EMULATOR_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
-                                *options], env=environment, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0",
+                                    *options], env=environment, stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=log)
     record = home / "server.json"
 
     def healthy() -> str | None:
         if process.poll() is not None:
-            raise RuntimeError(f"the server did not start: {process.stderr.read().decode()}")
-        if not record.exists():
-            return None
-        url = json.loads(record.read_text())["url"]
+            raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')}")
         try:
+            url = json.loads(record.read_text())["url"]
             return url if httpx.get(url + "/health", timeout=1).status_code == 200 else None
-        except httpx.HTTPError:
-            return None
+        except (OSError, ValueError, KeyError, httpx.HTTPError):
+            return None  # not written yet, being written, or not listening yet
 
-    return wait_for(healthy, timeout, "the server to answer /health"), process
+    try:
+        return wait_for(healthy, timeout, "the server to answer /health"), process
+    except BaseException:
+        stop_server(process)
+        raise
 
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def require_azurite() -> None:

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi", reason="server tests need the 'server' extra")
 httpx = pytest.importorskip("httpx", reason="server tests need the 'server' extra")
 
 from emulator.workspace.auth import MANAGEMENT_RESOURCE, ML_RESOURCE, issue_token  # noqa: E402
-from tests.helpers import SEED, run_cli, start_server  # noqa: E402
+from tests.helpers import SEED, run_cli, start_server, stop_server  # noqa: E402
 
 WS = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-rg/providers/"
       "Microsoft.MachineLearningServices/workspaces/default")
@@ -58,6 +58,4 @@ def live_server(tmp_path_factory, dask_scheduler_address) -> Iterator[LiveServer
         code, _, err = server.cli(*args)
         assert code == 0, err
     yield server
-    process.terminate()
-    process.wait(timeout=30)
-    process.stderr.close()
+    stop_server(process)

@@ -14,7 +14,7 @@ import pytest
 from emulator.exceptions import ConflictError
 from emulator.service import BatchService
 from emulator.workspace.auth import MANAGEMENT_RESOURCE, issue_token
-from tests.helpers import run_cli, start_server
+from tests.helpers import run_cli, start_server, stop_server
 
 WS = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
       "Microsoft.MachineLearningServices/workspaces/default")
@@ -81,9 +81,7 @@ def server(tmp_path_factory) -> Iterator[tuple[Path, str]]:
     home = tmp_path_factory.mktemp("rules-home")
     url, process = start_server(home)
     yield home, url
-    process.terminate()
-    process.wait(timeout=30)
-    process.stderr.close()
+    stop_server(process)
 
 
 @pytest.fixture(params=["python", "cli", "rest"])
