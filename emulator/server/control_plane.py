@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.model.references import Scope
 from emulator.model.schemas import Document
 from emulator.server import security, translate
 from emulator.server.models import (
@@ -81,15 +82,8 @@ def operation_status(subscription: str, location: str, operation: str,
 @router.get(WS, response_model=ArmResource, responses=READ)
 def get_workspace(request: Request, subscription: str, resource_group: str, workspace: str,
                   api_version: ApiVersion = None) -> dict:
-    base = str(request.base_url).rstrip("/")
-    return {
-        "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
-              f"Microsoft.MachineLearningServices/workspaces/{workspace}",
-        "name": workspace, "type": "Microsoft.MachineLearningServices/workspaces",
-        "location": "local", "kind": "Default",
-        "properties": {"discoveryUrl": f"{base}/discovery/workspaces/{workspace}",
-                       "friendlyName": workspace, "provisioningState": "Succeeded"},
-    }
+    return translate.workspace_out(Scope(subscription, resource_group, workspace),
+                                   str(request.base_url).rstrip("/"))
 
 
 # ----------------------------------------------------------------------------- endpoints

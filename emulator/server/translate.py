@@ -9,11 +9,10 @@ from typing import Any
 
 from emulator.exceptions import ValidationError
 from emulator.model import schemas
-from emulator.model.references import SEGMENTS, Scope, arm_id, parse_reference
+from emulator.model.references import PROVIDER, SEGMENTS, Scope, arm_id, parse_reference
 from emulator.model.uris import DEFAULT_DATASTORE
 from emulator.service import LITERAL_INPUT
 
-PROVIDER = "Microsoft.MachineLearningServices"
 ENUMS = {  # Azure's REST enum spellings of the YAML's values
     "outputAction": {"append_row": "AppendRow", "summary_only": "SummaryOnly"},
     "loggingLevel": {"info": "Info", "warning": "Warning", "debug": "Debug"},
@@ -57,6 +56,16 @@ def reference(value: Any) -> Any:
 def system_data(document: dict) -> dict:
     created = (document.get("creation_context") or {}).get("created_at")
     return {"createdAt": created, "createdBy": "local-user", "createdByType": "User"}
+
+
+def workspace_out(scope: Scope, base_url: str) -> dict:
+    """The workspace; its discovery URL points every regional service at this server."""
+    return {
+        "id": scope.workspace_id, "name": scope.workspace,
+        "type": f"{PROVIDER}/workspaces", "location": "local", "kind": "Default",
+        "properties": {"discoveryUrl": f"{base_url}/discovery/workspaces/{scope.workspace}",
+                       "friendlyName": scope.workspace, "provisioningState": "Succeeded"},
+    }
 
 
 # ----------------------------------------------------------------------------- endpoints

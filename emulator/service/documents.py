@@ -10,6 +10,7 @@ from emulator import settings
 from emulator.jobs.record import JobRecord
 from emulator.model.references import arm_id
 from emulator.model.timestamps import iso_time
+from emulator.service.home import SERVER_RECORD
 from emulator.workspace.store import Store
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
@@ -18,7 +19,7 @@ DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
 def server_url(store: Store) -> str:
     """Where the last ``serve`` for this home listened (SPEC §10), else the default."""
     try:
-        return json.loads((store.workspace.home / "server.json").read_text())["url"].rstrip("/")
+        return json.loads((store.workspace.home / SERVER_RECORD).read_text())["url"].rstrip("/")
     except (OSError, ValueError, KeyError):
         return DEFAULT_SERVER_URL
 
