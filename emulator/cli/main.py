@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 import click
-import yaml
 
 from emulator import __version__
 from emulator.cli import assets, endpoints
 from emulator.cli.common import az_command, expand_multi_value_options, open_service
 from emulator.exceptions import EmulatorError, JobFailedError
+from emulator.model.specs import parse_set_item
 
 INTERRUPTED = 130  # the shell's exit code for Ctrl+C
 
@@ -125,7 +125,7 @@ def validate(files, kind):
 def run_command(file, input_, output_path, job_name, mini_batch_size, instance_count,
                 set_values, scheduler_address, workspace_name) -> None:
     """Run a deployment YAML on an input in this process, without endpoints, and wait."""
-    overrides = dict(_split_set(item) for item in set_values)
+    overrides = dict(parse_set_item(item) for item in set_values)
     job = open_service(workspace=workspace_name).start_job(
         file, input_, output_path=output_path, job_name=job_name,
         mini_batch_size=mini_batch_size, instance_count=instance_count, overrides=overrides,
@@ -157,13 +157,6 @@ def demo_command(home: str | None) -> None:
         click.echo(f"  ... {len(lines) - 10} more rows")
     click.echo(f"\nthe job is in {home}: BATCH_EMULATOR_HOME={home} batch-emulator ml job show "
                f"--name {job.name}")
-
-
-def _split_set(item: str) -> tuple[str, object]:
-    key, sep, value = item.partition("=")
-    if not sep:
-        raise click.BadParameter(f"{item!r}: expected PATH=VALUE", param_hint="--set")
-    return key.strip(), yaml.safe_load(value) if value.strip() else ""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,9 @@ from pathlib import Path
 from emulator.engine.tasks import MiniBatchResult
 from emulator.exceptions import OutputExistsError
 
+# File names that are not UTF-8 (Linux allows any bytes) reach Python as lone surrogates;
+# written back with surrogateescape they are the file's own bytes, as Azure writes them.
+NAMES = "surrogateescape"
 APPEND_ROW = "append_row"
 SUMMARY_ONLY = "summary_only"
 
@@ -36,14 +39,19 @@ def check_output_available(output_dir: Path, output_action: str, output_file_nam
             "choose a new --output-path")
 
 
+def partial_path(output_dir: Path, file_name: str, job_name: str) -> Path:
+    """Where a job writes its results before publishing them: hidden, named for the job."""
+    return output_dir / f".{file_name}.{job_name}.partial"
+
+
 class ResultsFile:
     """The append_row file: rows appended as mini-batches finish, published on commit."""
 
     def __init__(self, output_dir: Path, file_name: str, job_name: str):
         self.final = output_dir / file_name
-        self.partial = output_dir / f".{file_name}.{job_name}.partial"
+        self.partial = partial_path(output_dir, file_name, job_name)
         output_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial, "x", encoding="utf-8", newline="")  # noqa: SIM115
+        self._file = open(self.partial, "x", encoding="utf-8", errors=NAMES, newline="")  # noqa: SIM115
         self.rows_written = 0
 
     def append(self, rows: str) -> None:
@@ -96,17 +104,18 @@ class JobLogs:
         self.logger = logging.getLogger(f"emulator.job.{job_dir.name}")
         self.logger.propagate = False
         self.logger.setLevel(getattr(logging, logging_level.upper(), logging.INFO))
-        self._handler = logging.FileHandler(self.dir / "sys" / "master_role.txt", encoding="utf-8")
+        self._handler = logging.FileHandler(self.dir / "sys" / "master_role.txt", encoding="utf-8",
+                                            errors=NAMES)
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.logger.addHandler(self._handler)
-        self._report = open(self.report_path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._report = open(self.report_path, "w", encoding="utf-8", errors=NAMES, newline="")  # noqa: SIM115
         self._report_writer = csv.writer(self._report)
         self._report_writer.writerow(REPORT_COLUMNS)
         (self.dir / "readme.txt").write_text(_README, encoding="utf-8")
 
     def overview(self, line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        with open(self.overview_path, "a", encoding="utf-8") as file:
+        with open(self.overview_path, "a", encoding="utf-8", errors=NAMES) as file:
             file.write(f"{stamp} {line}\n")
         self.logger.info(line)
 
@@ -123,9 +132,11 @@ class JobLogs:
         self._report.flush()
 
     def finish(self, result_line: str, error_text: str | None) -> None:
-        (self.dir / "job_result.txt").write_text(result_line + "\n", encoding="utf-8")
+        (self.dir / "job_result.txt").write_text(result_line + "\n", encoding="utf-8",
+                                                 errors=NAMES)
         if error_text:
-            (self.dir / "job_error.txt").write_text(error_text.rstrip() + "\n", encoding="utf-8")
+            (self.dir / "job_error.txt").write_text(error_text.rstrip() + "\n",
+                                                    encoding="utf-8", errors=NAMES)
         self.close()
 
     def close(self) -> None:

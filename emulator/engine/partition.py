@@ -19,12 +19,15 @@ def list_input_files(path: str | os.PathLike) -> list[str]:
     root = Path(path).expanduser()
     if root.is_file():
         _check_readable(root)
-        return [str(root.resolve())]
+        return [os.path.realpath(root)]
     if not root.exists():
+        if root.is_symlink():
+            raise InputError(f"input path {root} is a broken or looping symbolic link; point "
+                             "it at a file or folder")
         raise InputError(f"input path {root} does not exist; pass an existing file or folder")
     if not root.is_dir():
         raise InputError(f"input path {root} is neither a file nor a folder")
-    root = root.resolve()
+    root = Path(os.path.realpath(root))
     relative = _walk(str(root))
     if not relative:
         raise InputError(f"input folder {root} holds no files to score (hidden files are "
@@ -55,7 +58,11 @@ def _walk(root: str) -> list[str]:
             if entry.name.startswith("."):
                 continue
             name = f"{base}/{entry.name}" if base else entry.name
-            if entry.is_dir():
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError:  # a link that loops (ELOOP): neither, so refused as unreadable
+                is_dir = is_file = False
+            if is_dir:
                 if entry.is_symlink():
                     identity = (entry.stat().st_dev, entry.stat().st_ino)
                     target = os.path.realpath(entry.path)
@@ -63,7 +70,7 @@ def _walk(root: str) -> list[str]:
                         continue
                     linked_dirs.add(identity)
                 pending.append(name)
-            elif not entry.is_file() or (check_access and not os.access(entry.path, os.R_OK)):
+            elif not is_file or (check_access and not os.access(entry.path, os.R_OK)):
                 _check_readable(entry.path)  # a broken link, a socket, no permission
                 found.append(name)
             else:

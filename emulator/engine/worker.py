@@ -120,7 +120,7 @@ class ScoringPool:
 
     def log_error(self, process: ScoringProcess, headline: str, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        with open(process.error_log, "a", encoding="utf-8") as log:
+        with open(process.error_log, "a", encoding="utf-8", errors="surrogateescape") as log:
             log.write(f"{stamp} {headline}\n{text.rstrip()}\n\n")
 
     def abort(self) -> None:

@@ -17,6 +17,7 @@ from emulator.engine.scheduler import (
 )
 from emulator.engine.tasks import RUN_DONE, MiniBatchResult, ScoringContext
 from emulator.exceptions import EmulatorError
+from emulator.jobs.claims import release_output
 from emulator.jobs.plan import JobPlan, check_output_available
 from emulator.jobs.record import MAX_FAILED_MINI_BATCHES_KEPT, FailedMiniBatch, JobRecord, JobStatus
 from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
@@ -29,6 +30,13 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
             on_change: Callable[[JobRecord], None] = JobRecord.save) -> JobRecord:
     """Run the job to a final status; never raises for a job failure, records it instead."""
     settings = plan.settings
+    record = on_change
+
+    def on_change(job: JobRecord) -> None:
+        if job.is_terminal:  # the output is free again before anyone can see the job ended
+            release_output(plan.output, settings, plan.job_name)
+        record(job)
+
     job.set_status(JobStatus.PREPARING)
     on_change(job)
     logs = outputs.JobLogs(plan.job_dir, settings.logging_level)

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import IO
 
 from emulator import settings
+from emulator.engine.outputs import partial_path
 from emulator.exceptions import ValidationError
+from emulator.jobs.claims import release_output
 from emulator.jobs.execute import execute
 from emulator.jobs.plan import JobPlan
 from emulator.jobs.record import JobRecord, JobStatus
@@ -106,6 +108,17 @@ def run_stored_job(store: Store, plan: JobPlan, record: JobRecord, body: dict,
         store.update_job(job.name, job.status, {**body, "record": job.to_dict()})
 
     return execute(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)
+
+
+def abandon(job_dir: str | Path) -> None:
+    """What a dead runner held is let go: its output claim and its partial results file."""
+    try:
+        plan = JobPlan.from_dict(json.loads((Path(job_dir) / PLAN_FILE).read_text("utf-8")))
+    except (OSError, ValueError, KeyError):
+        return
+    release_output(plan.output, plan.settings, plan.job_name)
+    partial_path(plan.output_dir, plan.settings.output_file_name, plan.job_name).unlink(
+        missing_ok=True)
 
 
 def request_cancel(job_dir: str | Path) -> None:

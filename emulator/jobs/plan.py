@@ -18,7 +18,9 @@ from emulator.engine import environments, outputs
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.environments import EnvironmentSpec
 from emulator.engine.inprocess import LIMITS as IN_PROCESS_LIMITS
+from emulator.engine.partition import list_input_files
 from emulator.exceptions import InputError, ResourceNotFoundError, ValidationError
+from emulator.jobs.claims import claim_output, release_output
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.model import mlflow_models
 from emulator.model.specs import (
@@ -27,6 +29,7 @@ from emulator.model.specs import (
     RetrySettings,
     validate_invoke_overrides,
 )
+from emulator.model.validation import check_job_name
 from emulator.workspace import Workspace, datastores
 from emulator.workspace.datastores import RemoteStore
 
@@ -126,6 +129,7 @@ class JobRequest:
 def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobRecord]:
     """Check the request and create the job's folder and record (status ``Queued``)."""
     deployment = request.deployment
+    check_job_name(request.job_name)
     checked = validate_invoke_overrides(request.overrides)
     settings = deployment.settings.with_overrides(checked)
     notices = list(request.notices)
@@ -152,11 +156,13 @@ def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobReco
     output = request.output
     if output.store is not None:  # staged in the job folder, published at the end
         output = dataclasses.replace(output, path=job_dir / "outputs" / "score")
-    output = dataclasses.replace(output, path=Path(output.path).resolve())
+    output = dataclasses.replace(output, path=Path(os.path.realpath(output.path)))
     check_output_available(output, settings)
+    claim_output(output, settings, name)
     try:
         job_dir.mkdir(parents=True)
     except FileExistsError:
+        release_output(output, settings, name)
         raise _duplicate(name, workspace) from None
     model_dir = request.model_dir or _link_model(deployment, job_dir)
     record = JobRecord(
@@ -203,19 +209,11 @@ def _scoring_entry(deployment: BatchDeployment, model_dir: Path | None) -> tuple
 
 
 def _check_input(path: Path | None) -> None:
-    if path is None or not path.exists():
-        raise InputError(f"input path {path} does not exist; pass an existing file or folder")
-    if path.is_dir() and not _has_visible_file(path):
-        raise InputError(f"input folder {path} holds no files to score (hidden files are "
-                         "skipped); put the data files in it or pass another --input")
-
-
-def _has_visible_file(folder: Path) -> bool:
-    for _root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(not f.startswith(".") for f in files):
-            return True
-    return False
+    """The input is listed as the job will list it, so that a missing, empty or unreadable
+    input (a broken link, a link loop, no permission) is refused before the job exists."""
+    if path is None:
+        raise InputError("the job has no input; pass --input")
+    list_input_files(path)
 
 
 def _single_entry(model_dir: Path) -> Path:

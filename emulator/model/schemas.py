@@ -147,7 +147,18 @@ def load_document(path: str | Path) -> Document:
     return parse_document(text, str(path))
 
 
+MAX_DOCUMENT_BYTES = 1024 * 1024  # a deployment is a few hundred bytes; this is generous
+MAX_NODES = 100_000  # values after alias expansion: a "billion laughs" stops here
+MAX_DEPTH = 64  # nesting of mappings and lists
+MAX_MESSAGE = 400  # characters of one error line
+
+
 def parse_document(text: str, source: str) -> Document:
+    """A YAML document with the line of every key; bounded in size, nesting and alias
+    expansion, so a hostile document is a clear error within a second."""
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_DOCUMENT_BYTES:
+        raise ValidationError(f"{source}: the document is larger than {MAX_DOCUMENT_BYTES} "
+                              "bytes; a deployment or resource YAML is far smaller")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -155,22 +166,42 @@ def parse_document(text: str, source: str) -> Document:
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ValidationError(f"{source}{line}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ValidationError(f"{source}: not valid YAML: nested too deeply (at most "
+                              f"{MAX_DEPTH} levels)") from None
     lines: dict[tuple[str | int, ...], int] = {}
-    data = _construct(node, (), lines) if node is not None else {}
+    budget = [MAX_NODES]
+    data = _construct(node, (), lines, source, budget) if node is not None else {}
     return Document(data=data, source=source, lines=lines)
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict) -> Any:
-    lines[path] = node.start_mark.line + 1
+def parse_value(text: str, source: str) -> Any:
+    """One ``--set`` value, parsed as YAML as ``az`` does, with a document's bounds."""
+    return parse_document(text, source).data if text.strip() else ""
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, budget: list[int]) -> Any:
+    line = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValidationError(f"{source}:{line}: the document expands to more than {MAX_NODES} "
+                              "values (aliases repeating aliases?); write the values out")
+    if len(path) > MAX_DEPTH:
+        raise ValidationError(f"{source}:{line}: nested more than {MAX_DEPTH} levels deep")
+    lines[path] = line
     if isinstance(node, yaml.MappingNode):
         result = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ValidationError(f"{source}:{key_node.start_mark.line + 1}: a key must be a "
+                                      "plain name, not a list or a mapping")
             key = key_node.value
-            result[key] = _construct(value_node, (*path, key), lines)
+            result[key] = _construct(value_node, (*path, key), lines, source, budget)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_construct(item, (*path, i), lines, source, budget)
+                for i, item in enumerate(node.value)]
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
@@ -232,6 +263,11 @@ def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list:
 
 
 def _format(document: Document, error: jsonschema.ValidationError) -> str:
+    text = _format_unbounded(document, error)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+
+
+def _format_unbounded(document: Document, error: jsonschema.ValidationError) -> str:
     path = list(error.absolute_path)
     line = document.line_of(path)
     if error.validator in ("unevaluatedProperties", "additionalProperties"):

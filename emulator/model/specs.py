@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emulator.exceptions import ScoringScriptError, ValidationError
 from emulator.model import schemas
 
@@ -193,12 +191,18 @@ def apply_set_values(data: Mapping[str, Any], set_values: Iterable[str]) -> dict
     """``--set a.b=c`` on a copy of ``data``; values parsed as YAML scalars, as az does."""
     result = copy.deepcopy(dict(data))
     for item in set_values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValidationError(f"--set {item!r}: expected PATH=VALUE, e.g. "
-                                  "--set settings.mini_batch_size=5")
-        _put(result, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        _put(result, *parse_set_item(item))
     return result
+
+
+def parse_set_item(item: str) -> tuple[str, Any]:
+    """``PATH=VALUE`` as (path, value); the value parsed as YAML, as ``az`` does."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        shown = item if len(item) <= 80 else item[:77] + "..."
+        raise ValidationError(f"--set {shown!r}: expected PATH=VALUE, e.g. "
+                              "--set settings.mini_batch_size=5")
+    return key.strip(), schemas.parse_value(raw, f"--set {key.strip()}")
 
 
 def _put(target: dict[str, Any], dotted_key: str, value: Any) -> None:

@@ -203,6 +203,17 @@ def _line_number(error: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+JOB_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def check_job_name(name: str) -> None:
+    """Azure's rule for job names; it also keeps a job's folder inside the workspace."""
+    if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise ValidationError(f"job name {shown} is not valid: 1-255 letters, digits, '_' or "
+                              "'-'; choose another --job-name")
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValidationError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")

@@ -3,25 +3,31 @@ without an endpoint): resolve the deployment, locations and compute, prepare, la
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emulator import settings
 from emulator.engine import environments
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.environments import EnvironmentSpec
 from emulator.exceptions import InputError, NotSupportedError, ResourceNotFoundError, ValidationError
+from emulator.jobs.claims import release_output
 from emulator.jobs.launch import BatchJob, launch
 from emulator.jobs.plan import JobRequest, Location, prepare
 from emulator.model import mlflow_models, references, schemas
 from emulator.model.loader import load_deployment
-from emulator.model.specs import BatchDeployment, apply_set_values, build_deployment
+from emulator.model.specs import (
+    BatchDeployment,
+    apply_set_values,
+    build_deployment,
+    parse_set_item,
+)
 from emulator.model.uris import DEFAULT_DATASTORE, datastore_uri, strip_type_prefix
+from emulator.model.validation import check_job_name
 from emulator.service import documents
 from emulator.workspace import assets, datastores
 
@@ -104,6 +110,7 @@ class InvokeOperations:
                  output_path: str | None, job_name: str | None, overrides: dict,
                  **resolved: Any) -> tuple[JobRequest, str]:
         name = job_name or f"batchjob-{uuid.uuid4()}"
+        check_job_name(name)  # before the name makes the default output path
         input_location, input_type = self._input(input, input_type)
         # Azure's default output place: the workspace blob store, azureml/<job>/score/
         output = self._location(output_path or datastore_uri(DEFAULT_DATASTORE,
@@ -119,6 +126,7 @@ class InvokeOperations:
         try:
             job = launch(self.store, plan, record, body, in_thread)
         except ValidationError:  # the name is taken in the store: leave nothing behind
+            release_output(plan.output, plan.settings, plan.job_name)
             shutil.rmtree(plan.job_dir, ignore_errors=True)
             raise
         self.warnings.extend(record.notices)
@@ -154,16 +162,15 @@ class InvokeOperations:
         named = apply_set_values({}, [v for v in set_values
                                       if v.startswith(("inputs.", "outputs."))])
         for item in set_values:
-            key, _, raw = item.partition("=")
-            key = key.strip()
+            key, value = parse_set_item(item)
             if key.startswith(("inputs.", "outputs.")):
                 continue
             if not key.startswith(INVOKE_SET_KEYS):
-                raise ValidationError(f"--set {item!r}: invoke can override "
+                raise ValidationError(f"--set {key}: invoke can override "
                                       "mini_batch_size, instance_count, output_file_name, "
                                       "error_threshold, logging_level, retry_settings.max_retries, "
                                       "retry_settings.timeout and environment_variables.NAME")
-            overrides[key] = yaml.safe_load(raw) if raw.strip() else ""
+            overrides[key] = value
         if inputs_file:
             named = {**named, **(schemas.load_document(inputs_file).data or {})}
         declared = list((named.get("inputs") or {}).values())
@@ -208,7 +215,7 @@ class InvokeOperations:
                                  "data or fix the path")
             return Location(given, store=location.store, prefix=location.prefix), \
                 input_type or "uri_folder"
-        path = location.path.resolve()
+        path = Path(os.path.realpath(location.path))  # never raises, even on a link loop
         if path.exists():
             actual = "uri_folder" if path.is_dir() else "uri_file"
             if input_type and input_type != actual:

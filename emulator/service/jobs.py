@@ -129,6 +129,7 @@ class JobOperations:
         record = JobRecord.from_dict(body["record"])
         record.error = (f"the job runner process (pid {pid}) ended without finishing the job; "
                         f"see {Path(record.job_folder) / launch.RUNNER_LOG}")
+        launch.abandon(record.job_folder)
         record.set_status(JobStatus.FAILED)
         body = {**body, "record": record.to_dict()}
         self.store.update_job(name, record.status, body)

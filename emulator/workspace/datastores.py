@@ -66,6 +66,9 @@ class _Objects:
     def put_if_absent(self, key: str, data: bytes) -> None:
         """Write ``data`` unless ``key`` exists; FileExistsError if it does (atomically)."""
 
+    def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens when it is not there."""
+
 
 class _FsspecObjects(_Objects):
     def __init__(self, store: RemoteStore):
@@ -85,6 +88,10 @@ class _FsspecObjects(_Objects):
 
     def get(self, key, path):
         self.fs.get_file(key, str(path))
+
+    def delete(self, key):
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(key)
 
     def put_if_absent(self, key, data):
         try:
@@ -142,6 +149,12 @@ class _BlobObjects(_Objects):
                 self.container.upload_blob(self._name(key), data, overwrite=False)
         except ResourceExistsError:
             raise FileExistsError(key) from None
+
+    def delete(self, key):
+        from azure.core.exceptions import ResourceNotFoundError  # present: see __init__
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container.delete_blob(self._name(key))
 
     @contextlib.contextmanager
     def _errors(self):
@@ -293,7 +306,9 @@ def check_output_available(store: RemoteStore, prefix: str, output_action: str,
     if output_action == "append_row":
         check_absent(store, store.key(f"{prefix}/{output_file_name}"), "output file")
         return
-    if store.objects().find(store.key(prefix)):
+    visible = [key for key in store.objects().find(store.key(prefix))
+               if not key.rsplit("/", 1)[-1].startswith(".")]  # claims are hidden objects
+    if visible:
         raise OutputExistsError(f"output folder {store.url(prefix)} is not empty "
                                 "(output_action=summary_only); choose a new --output-path")
 

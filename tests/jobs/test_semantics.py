@@ -420,15 +420,19 @@ def test_bad_input_folder_is_refused(case, make_deployment, run_job, tmp_path):
     assert not (Path(tmp_path / "home" / "default" / "jobs")).exists()
 
 
-def test_unreadable_input_file_fails_the_job_naming_it(make_deployment, make_inputs, run_job):
+def test_unreadable_input_file_is_refused_before_a_job_exists(make_deployment, make_inputs,
+                                                              run_job, home):
     inputs = make_inputs(2)
     (inputs / "broken.txt").symlink_to(inputs / "gone.txt")
-    job = run_job(make_deployment("succeed_list.py"), inputs)
-    assert job.status == "Failed"
-    assert "broken.txt cannot be read" in job.error
-    output = Path(job.output_folder)
-    assert job.output_file is None
-    assert (sorted(output.iterdir()) if output.exists() else []) == []  # not even a partial file
+    with pytest.raises(InputError, match=r"broken.txt cannot be read"):
+        run_job(make_deployment("succeed_list.py"), inputs)
+    (inputs / "broken.txt").unlink()
+    (inputs / "loop-a").symlink_to(inputs / "loop-b")
+    (inputs / "loop-b").symlink_to(inputs / "loop-a")
+    with pytest.raises(InputError, match=r"loop-[ab] cannot be read"):
+        run_job(make_deployment("succeed_list.py"), inputs)
+    assert not (home / "default" / "jobs").exists() or \
+        sorted((home / "default" / "jobs").iterdir()) == []
 
 
 def test_duplicate_job_name_is_refused(make_deployment, make_inputs, run_job):
