@@ -19,8 +19,8 @@ from importlib import metadata
 import _common as common
 import yaml
 
-from emulator.engine.environments import EnvironmentSpec, check
 from emulator import run_batch_job
+from emulator.engine.environments import EnvironmentSpec, check
 
 SIX_SCRIPT = '''\
 import six
