@@ -136,6 +136,14 @@ class ServerError(EmulatorError):
     exit_code = 9
 
 
+class StoreError(EmulatorError):
+    """A workspace store that is damaged, unreadable or of a newer emulator."""
+
+    code = "WorkspaceStoreUnusable"
+    http_status = 500
+    exit_code = 10
+
+
 class ConflictError(EmulatorError):
     """The request contradicts what exists (an immutable version registered differently)."""
 

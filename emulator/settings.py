@@ -4,6 +4,9 @@
     The home: workspaces, jobs, keys, environments (default ``~/.batch-emulator``).
 ``BATCH_EMULATOR_MAX_RUNNING_JOBS``
     Jobs of one home that run at once (default: the number of CPUs, at least 2).
+``BATCH_EMULATOR_MAX_LOCAL_INSTANCES``
+    Workers of a job's own local cluster at most (default: twice the CPUs, at least 4); a
+    larger ``instance_count`` is capped, with a notice.
 ``BATCH_EMULATOR_ENVIRONMENT_MODE``
     ``current`` or ``isolated``; overrides ``configure --defaults environment_mode=``.
 ``BATCH_EMULATOR_REQUIREMENTS_OVERRIDES``
@@ -32,6 +35,13 @@ def max_running_jobs() -> int:
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
     return max(2, os.cpu_count() or 2)
+
+
+def max_local_instances() -> int:
+    configured = os.environ.get("BATCH_EMULATOR_MAX_LOCAL_INSTANCES", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(4, 2 * (os.cpu_count() or 2))
 
 
 def environment_mode() -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from emulator.exceptions import EmulatorError, JobFailedError
 from emulator.model.specs import parse_set_item
 
 INTERRUPTED = 130  # the shell's exit code for Ctrl+C
+DEMO_WORKSPACE = "demo"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +75,10 @@ def configure(service, defaults, list_defaults, scope):
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; loopback unless told otherwise.")
+              help="Address to listen on; beyond loopback only with --allow-remote.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow --host beyond loopback: anyone who reaches the port and has a token "
+                   "can run code here; without --azure-compatible tokens travel unencrypted.")
 @click.option("--port", default=8790, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--workspace-name", "-w", help="Workspace whose endpoints the data plane serves.")
 @click.option("--azure-compatible", is_flag=True,
@@ -84,13 +87,13 @@ def configure(service, defaults, list_defaults, scope):
 @click.option("--no-azurite", is_flag=True,
               help="With --azure-compatible: keep workspaceblobstore a local folder (SDK uploads "
                    "and jobs.download then do not work).")
-def serve(host: str, port: int, workspace_name: str | None, azure_compatible: bool,
-          no_azurite: bool) -> None:
+def serve(host: str, allow_remote: bool, port: int, workspace_name: str | None,
+          azure_compatible: bool, no_azurite: bool) -> None:
     """Serve the REST API (ARM control plane and endpoint data plane) over this home."""
     from emulator.server.run import serve as run_server  # the optional 'server' extra
 
     run_server(host, port, workspace_name, azure_compatible,
-               with_azurite=azure_compatible and not no_azurite)
+               with_azurite=azure_compatible and not no_azurite, allow_remote=allow_remote)
 
 
 @cli.command("validate")
@@ -137,13 +140,15 @@ def run_command(file, input_, output_path, job_name, mini_batch_size, instance_c
 
 @cli.command("demo")
 @click.option("--home", type=click.Path(file_okay=False),
-              help="Emulator home for the demo (default: a new temporary folder).")
+              help="Emulator home (default: $BATCH_EMULATOR_HOME, else ~/.batch-emulator).")
 def demo_command(home: str | None) -> None:
-    """Score the bundled demo data with the bundled deployment and show predictions.csv."""
+    """Score the bundled demo data with the bundled deployment and show predictions.csv.
+
+    The job runs in the home's workspace 'demo', so 'job list -w demo' shows it."""
     demo = Path(__file__).resolve().parents[1] / "demo"
-    home = home or tempfile.mkdtemp(prefix="batch-emulator-demo-")
     click.echo(f"deployment: {demo / 'deployment.yml'}\ninput:      {demo / 'data'}")
-    job = open_service(home=home).start_job(demo / "deployment.yml", demo / "data").wait()
+    service = open_service(home=home, workspace=DEMO_WORKSPACE)
+    job = service.start_job(demo / "deployment.yml", demo / "data").wait()
     click.echo(f"job {job.name}: {job.status}; {job.files_succeeded} of {job.files_total} "
                f"files succeeded in {job.mini_batches_total} mini-batches")
     click.echo(f"logs:       {job.job_folder}/logs")
@@ -155,8 +160,7 @@ def demo_command(home: str | None) -> None:
         click.echo(f"  {line}")
     if len(lines) > 10:
         click.echo(f"  ... {len(lines) - 10} more rows")
-    click.echo(f"\nthe job is in {home}: BATCH_EMULATOR_HOME={home} batch-emulator ml job show "
-               f"--name {job.name}")
+    click.echo(f"\nsee it again: batch-emulator ml job show -w {DEMO_WORKSPACE} --name {job.name}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,8 @@ from distributed import Client, LocalCluster
 from emulator.exceptions import ClusterError
 
 log = logging.getLogger(__name__)
+# The dashboard of a job's local cluster: this machine only, a free port.
+LOOPBACK_DASHBOARD = "127.0.0.1:0"
 # Worker pods of a deployment whose environment names no image.
 DEFAULT_WORKER_IMAGE = "ghcr.io/dask/dask:latest"
 
@@ -25,6 +27,11 @@ class ClusterSpec:
     scheduler_address: str | None = None
     connect_timeout: float = 30.0
     kubernetes: dict | None = None
+
+    @property
+    def local(self) -> bool:
+        """A LocalCluster started for the job on this machine."""
+        return self.scheduler_address is None and self.kubernetes is None
 
 
 def kubernetes_arguments(settings: dict, job_name: str, instance_count: int,
@@ -108,7 +115,7 @@ def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
     if spec.scheduler_address is None:
         try:
             cluster = LocalCluster(n_workers=instance_count, threads_per_worker=concurrency,
-                                   processes=True, dashboard_address=":0", memory_limit=0,
+                                   processes=True, dashboard_address=LOOPBACK_DASHBOARD, memory_limit=0,
                                    silence_logs=logging.ERROR)
         except Exception as exc:
             raise ClusterError(f"could not start a local Dask cluster: {exc}") from exc

@@ -30,6 +30,7 @@ from emulator.model.specs import (
     validate_invoke_overrides,
 )
 from emulator.model.validation import check_job_name
+from emulator.settings import max_local_instances
 from emulator.workspace import Workspace, datastores
 from emulator.workspace.datastores import RemoteStore
 
@@ -138,6 +139,10 @@ def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobReco
         notices.append(f"instance_count={instances} capped at the compute's "
                        f"max_instances={request.max_instances}")
         instances = request.max_instances
+    if request.cluster.local and instances > max_local_instances():
+        notices.append(f"instance_count={instances} capped at {max_local_instances()} local "
+                       "workers, this machine's ceiling (BATCH_EMULATOR_MAX_LOCAL_INSTANCES)")
+        instances = max_local_instances()
     if request.model_dir is None:
         _check_model(deployment)
     code_dir, scoring_script = _scoring_entry(deployment, request.model_dir)

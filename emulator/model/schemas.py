@@ -164,8 +164,8 @@ def parse_document(text: str, source: str) -> Document:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError(f"{source}{line}: not valid YAML: {problem}") from None
+        problem = (getattr(exc, "problem", None) or str(exc)).strip().splitlines()[0]
+        raise ValidationError(f"{source}{line}: not valid YAML: {problem[:200]}") from None
     except RecursionError:
         raise ValidationError(f"{source}: not valid YAML: nested too deeply (at most "
                               f"{MAX_DEPTH} levels)") from None
@@ -205,6 +205,11 @@ def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, budget: l
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # 5000-digit numbers, bad dates
+        shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+        json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        raise ValidationError(f"{source}:{line}: {json_path}: {shown!r} cannot be read as a "
+                              f"YAML value ({str(exc).splitlines()[0][:120]})") from None
     finally:
         loader.dispose()
 
@@ -217,11 +222,14 @@ def validation_errors(kind: str, document: Document) -> list[str]:
     """Every error of ``document`` against schema ``kind``, as ``file:line: path: message``."""
     validator = _validator(kind)
     errors = sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path))
-    return [_format(document, error) for error in _leaf_errors(errors)]
+    return _nul_errors(document) + [_format(document, error) for error in _leaf_errors(errors)]
 
 
 def validate(kind: str, document: Document) -> None:
     """Raise ``ValidationError`` with the best error first and all errors attached."""
+    nul = _nul_errors(document)
+    if nul:
+        raise ValidationError(nul[0], tuple(nul))
     validator = _validator(kind)
     all_errors = list(validator.iter_errors(document.data))
     if not all_errors:
@@ -229,6 +237,24 @@ def validate(kind: str, document: Document) -> None:
     best = jsonschema.exceptions.best_match(all_errors)
     formatted = [_format(document, e) for e in _leaf_errors(all_errors)]
     raise ValidationError(_format(document, _leaf(best)), tuple(formatted))
+
+
+def _nul_errors(document: Document, value: Any = None, path: tuple = ()) -> list[str]:
+    """A NUL character is in no name or path Azure takes, and no file system takes it."""
+    value = document.data if not path and value is None else value
+    if isinstance(value, str) and "\x00" in value:
+        line = document.line_of(list(path))
+        location = f"{document.source}:{line}" if line else document.source
+        json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        return [f"{location}: {json_path}: contains a NUL character; remove it"]
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    errors = []
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            errors += _nul_errors(document, key, path)
+        errors += _nul_errors(document, item, (*path, key))
+    return errors
 
 
 def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:

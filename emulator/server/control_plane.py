@@ -53,6 +53,9 @@ async def json_body(request: Request) -> dict:
         body = json.loads(await request.body())
     except ValueError as exc:  # not JSON, or not UTF-8
         raise ValidationError(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("the request body is nested too deeply; Azure's bodies are a "
+                              "few levels deep") from None
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object")
     return body

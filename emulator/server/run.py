@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import signal
 import socket
 import sys
@@ -14,7 +15,9 @@ from emulator.service import home as home_operations
 
 
 def serve(host: str, port: int, workspace: str | None = None,
-          azure_compatible: bool = False, with_azurite: bool = False) -> None:
+          azure_compatible: bool = False, with_azurite: bool = False,
+          allow_remote: bool = False) -> None:
+    _check_exposure(host, allow_remote, azure_compatible)
     # Imported here: the server's dependencies are the optional 'server' extra.
     import uvicorn
 
@@ -50,6 +53,23 @@ def serve(host: str, port: int, workspace: str | None = None,
     finally:
         with contextlib.suppress(OSError):
             sock.close()
+
+
+def _check_exposure(host: str, allow_remote: bool, azure_compatible: bool) -> None:
+    """Beyond loopback the API runs anyone's code who has a token: only when asked for."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if loopback:
+        return
+    if not allow_remote:
+        raise ServerError(f"--host {host} listens beyond this machine, where anyone who reaches "
+                          "the port with a token of this home can run code; add --allow-remote "
+                          "to mean it, or keep the default 127.0.0.1")
+    click.echo(f"WARNING: serving beyond loopback on {host}: keep this home's tokens secret"
+               + ("" if azure_compatible else "; they travel unencrypted over plain HTTP "
+                  "(--azure-compatible serves HTTPS)"), err=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:

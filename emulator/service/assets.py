@@ -204,7 +204,8 @@ class AssetOperations:
 
 
 def _redacted(body: dict) -> dict:
-    """Datastore secrets are stored, never shown (az shows them only through list-secrets)."""
+    """Datastore secrets are stored (in the owner-only store), never shown: as Azure does,
+    ``show`` and ``list`` omit them; the kinds of credential stay visible."""
     if "credentials" not in body:
         return body
-    return {**body, "credentials": {k: "***" for k in body["credentials"]}}
+    return {**body, "credentials": {"kinds": sorted(body["credentials"])}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from emulator.exceptions import ResourceNotFoundError
+from emulator.exceptions import InputError, ResourceNotFoundError
 from emulator.jobs.plan import Location
 from emulator.model.references import Scope
 from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix, to_local_path
@@ -74,6 +74,8 @@ class ServiceBase:
         """Where a data URI points: a prefix in an object-store datastore, else a local path
         (a local path, ``file://``, or a datastore kept as a folder)."""
         uri = strip_type_prefix(str(uri))
+        if "\x00" in uri:
+            raise InputError(f"{uri!r}: a path with a NUL character; no file system takes one")
         parsed = parse_datastore_uri(uri)
         if parsed is not None:
             store = self._object_store(parsed[0])

@@ -100,7 +100,7 @@ def batch_emulator_cluster(request: pytest.FixtureRequest,
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(n_workers=batch_emulator_workers, threads_per_worker=2,
-                               processes=mode != INPROCESS, dashboard_address=":0",
+                               processes=mode != INPROCESS, dashboard_address="127.0.0.1:0",
                                memory_limit=0, silence_logs=logging.ERROR)
     try:
         yield ClusterInfo(mode, cluster.scheduler_address)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from emulator.exceptions import StoreError
 from emulator.model.references import Scope
 from emulator.workspace.layout import Workspace
 
@@ -45,6 +47,21 @@ CREATE INDEX IF NOT EXISTS jobs_by_endpoint ON jobs (endpoint_name, deployment_n
 """
 
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of a current store
+# (version, statements) that bring an older store to that version, in order.
+MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
+    (1, ()),  # version 1 is the first versioned schema: the tables above, unchanged
+]
+
+
+def private_folder(path: Path) -> None:
+    """``path`` created if needed and readable by its owner only (0700): the home holds
+    datastore secrets, keys and the user's data."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+
+
 def version_sort_key(version: str) -> tuple:
     """Integers in numeric order, before other labels in text order."""
     return (0, int(version), "") if version.isdigit() else (1, 0, version)
@@ -58,19 +75,51 @@ class Store:
         self.resource_group = resource_group
         self.scope = Scope(subscription, resource_group, workspace.name)
         self.path = workspace.root / "workspace.db"
-        workspace.root.mkdir(parents=True, exist_ok=True)
+        private_folder(workspace.home)
+        private_folder(workspace.root)
+        # datastore secrets live here: owner-only before SQLite writes a byte (its -wal and
+        # -shm files take the database's permissions)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            self._migrate(connection)
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        """Bring the store to ``SCHEMA_VERSION``; refuse a store of a newer emulator."""
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer batch-emulator (store version "
+                             f"{version}, this one knows {SCHEMA_VERSION}); upgrade "
+                             "batch-endpoint-emulator or use another BATCH_EMULATOR_HOME")
+        if version == SCHEMA_VERSION:
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                connection.execute(statement)
+            for target, statements in MIGRATIONS:
+                if version < target:
+                    for statement in statements:
+                        connection.execute(statement)
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
-            connection.execute("PRAGMA busy_timeout=60000")
-            yield connection
-        finally:
-            connection.close()
+            connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                connection.execute("PRAGMA busy_timeout=60000")
+                yield connection
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError as exc:  # corrupt, unreadable, a disk that fails
+            raise StoreError(f"{self.path}: the workspace store cannot be used ({exc}); move "
+                             "the file away to start the workspace empty, or restore a copy; "
+                             "its artifacts and job folders stay where they are") from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

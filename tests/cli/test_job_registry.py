@@ -15,8 +15,9 @@ from tests.helpers import run_cli
 USER_REPO = Path(__file__).resolve().parents[2] / "fixtures" / "user-repo"
 
 
-def listed(home: Path) -> dict[str, dict]:
-    code, out, err = run_cli("ml", "job", "list", env={"BATCH_EMULATOR_HOME": str(home)})
+def listed(home: Path, *options: str) -> dict[str, dict]:
+    code, out, err = run_cli("ml", "job", "list", *options,
+                             env={"BATCH_EMULATOR_HOME": str(home)})
     assert code == 0, err
     return {job["name"]: job for job in json.loads(out)}
 
@@ -57,11 +58,12 @@ def test_every_job_is_in_the_workspace_store(start, tmp_path, dask_scheduler_add
 
 
 @pytest.mark.slow
-def test_the_demo_job_is_listed_in_the_demo_home(tmp_path):
-    home = tmp_path / "demo-home"
-    code, out, err = run_cli("demo", "--home", str(home))
+def test_the_demo_job_is_listed_in_the_homes_demo_workspace(tmp_path):
+    home = tmp_path / "home"  # BATCH_EMULATOR_HOME, as a user sets it: no temporary folder
+    code, out, err = run_cli("demo", env={"BATCH_EMULATOR_HOME": str(home)})
     assert code == 0, err
-    jobs = listed(home)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+    jobs = listed(home, "-w", "demo")
     assert len(jobs) == 1
     (name, job), = jobs.items()
     assert job["status"] == "Completed" and f"--name {name}" in out
