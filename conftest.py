@@ -26,7 +26,7 @@ def dask_scheduler_address():
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                               dashboard_address=":0", memory_limit=0,
+                               dashboard_address="127.0.0.1:0", memory_limit=0,
                                silence_logs=logging.ERROR)
     yield cluster.scheduler_address
     cluster.close()
@@ -120,14 +120,14 @@ def dask_processes(tmp_path):
     log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 - closed at teardown
     started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                  "--host", "127.0.0.1", "--port", str(port),
-                                 "--dashboard-address", ":0"], stdout=log, stderr=log)]
+                                 "--dashboard-address", "127.0.0.1:0"], stdout=log, stderr=log)]
     from distributed import Client
 
     wait_for(lambda: port_open(port), 60, "the scheduler")
     for number in range(2):
         started.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny",
-             "--nthreads", "2", "--name", f"w{number}", "--dashboard-address", ":0",
+             "--nthreads", "2", "--name", f"w{number}", "--dashboard-address", "127.0.0.1:0",
              "--memory-limit", "0"], stdout=log, stderr=log))
     with Client(address, timeout=30) as client:
         client.wait_for_workers(2, timeout=60)

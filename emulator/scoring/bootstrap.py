@@ -65,14 +65,20 @@ def read_message(fd: int) -> dict | None:
     return json.loads(payload)
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent (a Dask worker, the server) dies."""
+def die_with_parent(adopt_orphans: bool = False) -> None:
+    """Ask Linux to SIGKILL this process when its parent (a Dask worker, the server) dies.
+
+    With ``adopt_orphans`` this process also becomes a "child subreaper": a process that
+    run() starts and that detaches itself (a new session, a double fork) stays below this
+    one, so the kill at a timeout finds it."""
     if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
+        pr_set_pdeathsig, pr_set_child_subreaper = 1, 36
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if adopt_orphans:
+            libc.prctl(pr_set_child_subreaper, 1)
     except (OSError, AttributeError):
         pass
 
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collect-rows", action="store_true")
     args = parser.parse_args(argv)
 
-    die_with_parent()
+    die_with_parent(adopt_orphans=True)
     # Python put this file's folder first on sys.path; user code must not import from it.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]

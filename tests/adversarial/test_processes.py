@@ -1,0 +1,28 @@
+"""Processes, adversarially: what run() starts does not outlive a timeout, even when it
+detaches itself (a session of its own, a double fork)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import pid_alive, trace_lines, wait_for
+
+
+@pytest.mark.slow
+def test_a_timeout_kills_what_run_started_even_detached(make_deployment, make_inputs, run_job,
+                                                       trace_dir):
+    job = run_job(make_deployment("detached_child.py", timeout=3, max_retries=0),
+                  make_inputs(1))
+    assert job.status == "Completed" and job.files_failed == 1
+    children = [int(row[0]) for row in trace_lines(trace_dir, "children.txt")]
+    assert len(children) == 2
+    wait_for(lambda: not any(pid_alive(pid) and not _zombie(pid) for pid in children), 10,
+             "the detached children to be gone")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
