@@ -7,6 +7,9 @@
 ``BATCH_EMULATOR_MAX_LOCAL_INSTANCES``
     Workers of a job's own local cluster at most (default: twice the CPUs, at least 4); a
     larger ``instance_count`` is capped, with a notice.
+``BATCH_EMULATOR_INIT_TIMEOUT``
+    Seconds a scoring process's ``init()`` may take (default Azure's: 3 x the deployment's
+    ``retry_settings.timeout`` + 30); past it the process is killed and replaced.
 ``BATCH_EMULATOR_ENVIRONMENT_MODE``
     ``current`` or ``isolated``; overrides ``configure --defaults environment_mode=``.
 ``BATCH_EMULATOR_REQUIREMENTS_OVERRIDES``
@@ -42,6 +45,14 @@ def max_local_instances() -> int:
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
     return max(4, 2 * (os.cpu_count() or 2))
+
+
+def init_timeout() -> float | None:
+    configured = os.environ.get("BATCH_EMULATOR_INIT_TIMEOUT", "")
+    try:
+        return float(configured) if float(configured) > 0 else None
+    except ValueError:
+        return None
 
 
 def environment_mode() -> str | None:

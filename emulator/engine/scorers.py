@@ -107,7 +107,8 @@ class ScoringProcess:
         if reply is None:
             self.kill()
             raise InitFailed(f"init() did not finish within {self.ctx.init_timeout:.0f} seconds "
-                             "(3 x retry_settings.timeout + 30)")
+                             "(BATCH_EMULATOR_INIT_TIMEOUT, by default Azure's 3 x "
+                             "retry_settings.timeout + 30)")
         if reply.get("op") == "ready":
             return
         self.kill()

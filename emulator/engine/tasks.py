@@ -33,10 +33,11 @@ class ScoringContext:
     in_process: bool = False  # score in the worker's own process (pytest's inprocess mode)
     input_store: dict | None = None  # files are keys in this RemoteStore, downloaded first
 
+    init_deadline: float | None = None  # seconds; None: Azure's 3 x run timeout + 30 s
+
     @property
     def init_timeout(self) -> float:
-        # Azure gives up on agents stuck in init() after 3 x run timeout + 30 s.
-        return 3 * self.timeout + 30
+        return self.init_deadline or 3 * self.timeout + 30
 
     @property
     def max_attempts(self) -> int:

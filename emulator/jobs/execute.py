@@ -21,6 +21,7 @@ from emulator.jobs.claims import release_output
 from emulator.jobs.plan import JobPlan, check_output_available
 from emulator.jobs.record import MAX_FAILED_MINI_BATCHES_KEPT, FailedMiniBatch, JobRecord, JobStatus
 from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
+from emulator.settings import init_timeout
 from emulator.workspace import datastores
 
 PROGRESS_SAVE_SECONDS = 0.5
@@ -125,6 +126,7 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         instance_names=instance_names,
         in_process=plan.in_process,
         input_store=plan.input.store,
+        init_deadline=init_timeout(),
     )
 
 

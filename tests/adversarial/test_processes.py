@@ -26,3 +26,14 @@ def _zombie(pid: int) -> bool:
             return file.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+@pytest.mark.slow
+def test_a_hung_init_is_killed_at_its_own_deadline(make_deployment, make_inputs, run_job,
+                                                  monkeypatch):
+    monkeypatch.setenv("BATCH_EMULATOR_INIT_TIMEOUT", "2")
+    job = run_job(make_deployment("init_hangs.py", timeout=60), make_inputs(1))
+    assert job.status == "Failed"
+    assert "init() did not finish within 2 seconds (BATCH_EMULATOR_INIT_TIMEOUT" in \
+        job.error_detail
+    assert job.end_time - job.start_time < 30  # 3 slots x 3 tries x 2 s, not 3 x 210 s
