@@ -37,3 +37,17 @@ def test_a_hung_init_is_killed_at_its_own_deadline(make_deployment, make_inputs,
     assert "init() did not finish within 2 seconds (BATCH_EMULATOR_INIT_TIMEOUT" in \
         job.error_detail
     assert job.end_time - job.start_time < 30  # 3 slots x 3 tries x 2 s, not 3 x 210 s
+
+
+@pytest.mark.slow
+def test_a_huge_instance_count_is_capped_at_the_machines_ceiling(make_deployment, make_inputs,
+                                                                home, monkeypatch):
+    from emulator import run_batch_job
+
+    monkeypatch.setenv("BATCH_EMULATOR_MAX_LOCAL_INSTANCES", "2")
+    job = run_batch_job(make_deployment("succeed_list.py"), make_inputs(4), home=home,
+                        instance_count=100_000, timeout=120)  # its own local cluster
+    assert job.status == "Completed", job.error
+    assert job.settings["instance_count"] == 2
+    assert any("instance_count=100000 capped at 2 local workers" in notice
+               for notice in job.notices)
