@@ -134,15 +134,8 @@ def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobReco
     checked = validate_invoke_overrides(request.overrides)
     settings = deployment.settings.with_overrides(checked)
     notices = list(request.notices)
-    instances = int(checked.get("instance_count", deployment.instance_count))
-    if request.max_instances is not None and instances > request.max_instances:
-        notices.append(f"instance_count={instances} capped at the compute's "
-                       f"max_instances={request.max_instances}")
-        instances = request.max_instances
-    if request.cluster.local and instances > max_local_instances():
-        notices.append(f"instance_count={instances} capped at {max_local_instances()} local "
-                       "workers, this machine's ceiling (BATCH_EMULATOR_MAX_LOCAL_INSTANCES)")
-        instances = max_local_instances()
+    instances = _instance_count(request, int(checked.get("instance_count",
+                                                         deployment.instance_count)), notices)
     if request.model_dir is None:
         _check_model(deployment)
     code_dir, scoring_script = _scoring_entry(deployment, request.model_dir)
@@ -184,6 +177,21 @@ def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobReco
         home=str(workspace.home), in_process=request.in_process)
     record.set_status(JobStatus.QUEUED)
     return plan, record
+
+
+def _instance_count(request: JobRequest, asked: int, notices: list[str]) -> int:
+    """``instance_count``, capped at the compute's ``max_instances`` and, for a cluster of
+    this machine, at its ceiling; each cap said in a notice."""
+    instances = asked
+    if request.max_instances is not None and instances > request.max_instances:
+        notices.append(f"instance_count={instances} capped at the compute's "
+                       f"max_instances={request.max_instances}")
+        instances = request.max_instances
+    if request.cluster.local and instances > max_local_instances():
+        notices.append(f"instance_count={instances} capped at {max_local_instances()} local "
+                       "workers, this machine's ceiling (BATCH_EMULATOR_MAX_LOCAL_INSTANCES)")
+        instances = max_local_instances()
+    return instances
 
 
 def _duplicate(name: str, workspace: Workspace) -> ValidationError:
