@@ -4,6 +4,7 @@ both on loopback ports (in-process mocks would not reach Dask's worker processes
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def s3_endpoint():
 def bucket(s3_endpoint, request):
     import boto3
 
-    name = f"bucket-{request.node.name.replace('_', '-')[-40:].strip('-').lower()}"
+    name = "bucket-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[-40:].strip("-")
     boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="test",
                  aws_secret_access_key="test", region_name="us-east-1").create_bucket(Bucket=name)
     return RemoteStore("s3", name, {"key": "test", "secret": "test", "client_kwargs": {
@@ -193,3 +194,32 @@ def test_object_names_never_climb_out_of_the_folder_they_are_copied_to(blob_cont
     with pytest.raises(InputError, match="empty segments"):
         list_files(store, "escape")
     assert not outside.exists()
+
+
+@pytest.mark.parametrize(("first", "second", "both"), [
+    ("summary_only", "summary_only", False), ("append_row", "append_row", False),
+    ("summary_only", "append_row", False), ("append_row", "other.csv", True)])
+def test_one_job_owns_an_output_on_object_storage(first, second, both, bucket):
+    """The claims of ``jobs.claims`` on a bucket: conditional writes, as on a local folder."""
+    from emulator.jobs.claims import claim_output, release_output
+    from emulator.jobs.plan import Location
+    from emulator.model.specs import BatchDeploymentSettings
+
+    def settings(kind: str) -> BatchDeploymentSettings:
+        action = "summary_only" if kind == "summary_only" else "append_row"
+        name = kind if kind.endswith(".csv") else "predictions.csv"
+        return BatchDeploymentSettings.from_mapping({"output_action": action,
+                                                     "output_file_name": name})
+
+    output = Location("azureml://datastores/s3data/paths/shared/", store=bucket.to_dict(),
+                      prefix="shared")
+    claim_output(output, settings(first), "job-one")
+    if both:
+        claim_output(output, settings(second), "job-two")
+        release_output(output, settings(second), "job-two")
+    else:
+        with pytest.raises(OutputExistsError, match="being written by job job-one"):
+            claim_output(output, settings(second), "job-two")
+    release_output(output, settings(first), "job-one")
+    assert filesystem(bucket).find(bucket.key("shared")) == []  # every claim gone
+    claim_output(output, settings(second), "job-three")  # free again
