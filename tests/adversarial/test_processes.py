@@ -51,3 +51,19 @@ def test_a_huge_instance_count_is_capped_at_the_machines_ceiling(make_deployment
     assert job.settings["instance_count"] == 2
     assert any("instance_count=100000 capped at 2 local workers" in notice
                for notice in job.notices)
+
+
+@pytest.mark.slow
+def test_a_job_cancelled_while_its_cluster_starts_stops_within_seconds(make_deployment,
+                                                                       make_inputs, home,
+                                                                       monkeypatch):
+    from emulator import start_batch_job
+
+    monkeypatch.setenv("BATCH_EMULATOR_MAX_LOCAL_INSTANCES", "4")
+    job = start_batch_job(make_deployment("succeed_list.py"), make_inputs(4), home=home,
+                          instance_count=100_000)  # capped: 4 workers of its own to start
+    job.cancel()
+    record = job.wait(60)
+    assert record.status == "Canceled"
+    assert record.end_time - record.creation_time < 30
+    assert record.output_file is None
