@@ -116,6 +116,8 @@ def test_a_runner_that_died_is_noticed_and_the_job_shown_failed(az, dask_schedul
         shown["error"]["message"]
     assert az("ml", "job", "show", "-n", job, "--query", "status", "-o", "tsv")[1] == \
         "Failed\n"  # recorded, not only shown
+    output = Path(shown["properties"]["output_folder"])  # what the dead runner held is gone:
+    assert sorted(p.name for p in output.iterdir()) == []  # its partial file and its claim
 
 
 def _zombie(pid: int) -> bool:
