@@ -81,9 +81,11 @@ class _FsspecObjects(_Objects):
                                 f"'batch-endpoint-emulator[storage]' ({exc})") from None
 
     def is_file(self, key):
+        self.fs.invalidate_cache()  # fsspec caches listings; others write to the store too
         return self.fs.isfile(key)
 
     def find(self, prefix):
+        self.fs.invalidate_cache()
         return self.fs.find(prefix) if self.fs.exists(prefix) else []
 
     def get(self, key, path):

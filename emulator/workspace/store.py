@@ -77,12 +77,16 @@ class Store:
         self.path = workspace.root / "workspace.db"
         private_folder(workspace.home)
         private_folder(workspace.root)
-        # datastore secrets live here: owner-only before SQLite writes a byte (its -wal and
-        # -shm files take the database's permissions)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        new = not self.path.exists()
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             self._migrate(connection)
+        if new:  # datastore secrets live here (the home around it is private already)
+            # chmod, never open-and-close: closing any descriptor of the database would drop
+            # the POSIX locks SQLite holds on it for the other connections of this process
+            for path in (self.path, *self.path.parent.glob(f"{self.path.name}-*")):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o600)
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
         """Bring the store to ``SCHEMA_VERSION``; refuse a store of a newer emulator."""
