@@ -40,6 +40,15 @@ def trace_lines(trace_dir: Path, name: str) -> list[list[str]]:
     return [line.split("\t") for line in path.read_text().splitlines()]
 
 
+def process_gone(pid: int) -> bool:
+    """Dead, or a zombie that only waits to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -27,10 +27,9 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return Workspace.open(home).home
 
 
-def issue_token(home: Path, resource: str = MANAGEMENT_RESOURCE, lifetime: int | None = None) -> dict:
+def issue_token(home: Path, resource: str = MANAGEMENT_RESOURCE,
+                lifetime: int = auth.TOKEN_LIFETIME_SECONDS) -> dict:
     """``az account get-access-token``'s answer, signed with the home's key."""
-    if lifetime is None:
-        return auth.issue_token(home, resource)
     return auth.issue_token(home, resource, lifetime=lifetime)
 
 

@@ -4,6 +4,7 @@ is fed to ``validate``, to ``batch-deployment create`` and to ``run`` alike."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -68,10 +69,10 @@ def written(tmp_path):
 def assert_clear_refusal(code: int, err: str, expected: str, seconds: float) -> None:
     assert code != 0
     lines = err.strip().splitlines()
-    assert len(lines) >= 1 and lines[-1].startswith(("ERROR: ", str(Path.cwd())[:1])), err[:500]
+    assert lines and lines[-1].startswith(("ERROR: ", "/")), err[:500]  # validate: file:line
     assert "Traceback" not in err
     assert all(len(line) <= MAX_LINE for line in lines), max(map(len, lines))
-    assert any(__import__("re").search(expected, line) for line in lines), err[:1000]
+    assert any(re.search(expected, line) for line in lines), err[:1000]
     assert seconds < 5, f"took {seconds:.1f} s"
 
 
@@ -100,7 +101,6 @@ def test_a_hostile_document_is_a_clear_error(command, text, expected, written, t
 
 
 def test_a_bomb_through_set_is_refused_quickly_in_one_short_line(written, tmp_path):
-    bomb = "&a [" + ",".join(["x"] * 9) + "]"
     value = "{" + ", ".join(f"k{i}: &a{i} [" + ",".join([f"*a{i - 1}" if i else "x"] * 9) + "]"
                             for i in range(9)) + "}"
     start = time.monotonic()
@@ -110,7 +110,6 @@ def test_a_bomb_through_set_is_refused_quickly_in_one_short_line(written, tmp_pa
                            f"retry_settings.timeout={value}",
                            env={"BATCH_EMULATOR_HOME": str(tmp_path / "home")})
     assert_clear_refusal(code, err, r"expands to more than|not valid YAML", time.monotonic() - start)
-    assert bomb  # the plain anchor alone is fine; only its expansion is bounded
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import pid_alive, trace_lines, wait_for
+from tests.helpers import process_gone, trace_lines, wait_for
 
 
 @pytest.mark.slow
@@ -16,16 +16,8 @@ def test_a_timeout_kills_what_run_started_even_detached(make_deployment, make_in
     assert job.status == "Completed" and job.files_failed == 1
     children = [int(row[0]) for row in trace_lines(trace_dir, "children.txt")]
     assert len(children) == 2
-    wait_for(lambda: not any(pid_alive(pid) and not _zombie(pid) for pid in children), 10,
+    wait_for(lambda: all(process_gone(pid) for pid in children), 10,
              "the detached children to be gone")
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 @pytest.mark.slow

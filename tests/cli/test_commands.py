@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import pid_alive, run_cli, wait_for
+from tests.helpers import process_gone, run_cli, wait_for
 
 SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
@@ -110,7 +110,7 @@ def test_a_runner_that_died_is_noticed_and_the_job_shown_failed(az, dask_schedul
         return shown if shown["status"] != "Running" else None
 
     shown = wait_for(noticed, 30, "the dead runner to be noticed")
-    assert not pid_alive(pid) or _zombie(pid)
+    assert process_gone(pid)
     assert shown["status"] == "Failed"
     assert f"the job runner process (pid {pid}) ended without finishing" in \
         shown["error"]["message"]
@@ -118,13 +118,6 @@ def test_a_runner_that_died_is_noticed_and_the_job_shown_failed(az, dask_schedul
         "Failed\n"  # recorded, not only shown
     output = Path(shown["properties"]["output_folder"])  # what the dead runner held is gone:
     assert sorted(p.name for p in output.iterdir()) == []  # its partial file and its claim
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def hanging_endpoint(az, scheduler_address: str, tmp_path: Path, endpoint: str) -> None:
