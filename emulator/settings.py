@@ -15,7 +15,11 @@
 ``BATCH_EMULATOR_REQUIREMENTS_OVERRIDES``
     A pip requirements file that pins or replaces requirements (isolated environments).
 ``BATCH_EMULATOR_AZURITE``
-    The ``azurite-blob`` executable, when it is not on ``PATH`` or in the checkout.
+    The ``azurite-blob`` executable; without it, ``azurite-blob`` on ``PATH``, else
+    ``tools/azurite/node_modules/.bin/azurite-blob`` of the checkout (an editable install) or
+    of the current directory.
+``AZURE_DEFAULTS_GROUP``, ``AZURE_DEFAULTS_WORKSPACE``, ``AZURE_DEFAULTS_LOCATION``
+    As for ``az``: a default that wins over ``configure --defaults`` (but not over ``-g``/``-w``).
 ``USER``
     Recorded as the creator of jobs and assets, and in tokens.
 """
@@ -69,3 +73,13 @@ def azurite_executable() -> str | None:
 
 def user() -> str:
     return os.environ.get("USER") or DEFAULT_USER
+
+
+AZURE_DEFAULTS_PREFIX = "AZURE_DEFAULTS_"
+
+
+def azure_defaults() -> dict[str, str]:
+    """``AZURE_DEFAULTS_<NAME>`` as {name: value}, e.g. ``{"group": "rg"}``, as az reads them."""
+    return {key.removeprefix(AZURE_DEFAULTS_PREFIX).lower(): value
+            for key, value in os.environ.items()
+            if key.startswith(AZURE_DEFAULTS_PREFIX) and value}

@@ -30,16 +30,30 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
                "KBHBeksoGMGw==")
 RECORD = "azurite.json"
-INSTALL_HINT = ("install Node.js 18+ and run 'npm install -g azurite@3', or set "
-                "BATCH_EMULATOR_AZURITE to an azurite-blob executable")
+INSTALL_HINT = ("install Node.js 18+ and run 'npm install -g azurite@3' (or, in a checkout, "
+                "'npm ci --prefix tools/azurite'), or set BATCH_EMULATOR_AZURITE to an "
+                "azurite-blob executable")
+# Where the README's 'npm ci --prefix tools/azurite' puts it, relative to a checkout.
+CHECKOUT_EXECUTABLE = Path("tools", "azurite", "node_modules", ".bin", "azurite-blob")
 _LISTENING = re.compile(r"successfully listens on (https?://\S+)")
 
 
 def find_executable() -> str | None:
+    """``BATCH_EMULATOR_AZURITE``, else ``azurite-blob`` on ``PATH``, else the one the README's
+    ``npm ci --prefix tools/azurite`` installed, under the current directory or the checkout
+    this package runs from (an editable install); None when there is none."""
     configured = settings.azurite_executable()
     if configured:
         return configured if os.access(configured, os.X_OK) else None
-    return shutil.which("azurite-blob")
+    found = shutil.which("azurite-blob")
+    if found:
+        return found
+    checkout = Path(__file__).resolve().parents[2]
+    for root in (Path.cwd(), checkout):
+        candidate = root / CHECKOUT_EXECUTABLE
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
 
 
 class Azurite:
