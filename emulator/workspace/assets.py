@@ -3,6 +3,10 @@
 Registration copies the artifact (never references it in place) into
 ``<ws>/<kind>s/<name>/<version>/``, keeping a model's or data folder's base name so that
 ``$AZUREML_MODEL_DIR/<base name>/...`` works as in Azure.
+
+A folder is copied as Azure uploads it: without what its ``.amlignore`` names, or its
+``.gitignore`` when it has no ``.amlignore`` (git's wildcard rules; only the file at the
+folder's root counts, as in Azure's SDK), so ``code: .`` does not carry a ``venv/``.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
 from emulator import settings
-from emulator.exceptions import ConflictError, ResourceNotFoundError
+from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
 from emulator.model.references import SEGMENTS, arm_id, parse_reference
 from emulator.model.timestamps import iso_time
 from emulator.workspace.store import Store, artifact_dir, version_sort_key
@@ -48,6 +55,49 @@ def next_version(store: Store, kind: str, name: str) -> str:
     return str(max(numbers, default=0) + 1)
 
 
+IGNORE_FILES = (".amlignore", ".gitignore")  # the first present wins, as in Azure
+
+
+def ignored_by(folder: Path) -> Callable[[str, bool], bool]:
+    """Whether a path relative to ``folder`` (posix, a folder or a file) is left out of its
+    upload by the folder's ``.amlignore``, else its ``.gitignore``."""
+    ignore_file = next((folder / name for name in IGNORE_FILES if (folder / name).is_file()),
+                       None)
+    if ignore_file is None:
+        return lambda relative, is_dir: False
+    try:
+        lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)  # git's wildmatch rules
+    except (OSError, ValueError) as exc:  # pathspec's pattern errors are ValueErrors
+        raise ValidationError(f"{ignore_file}: cannot be read as an ignore file ({exc}); fix "
+                              "the pattern or remove the file") from None
+    negates = any(pattern.include is False for pattern in spec.patterns)
+
+    def ignored(relative: str, is_dir: bool) -> bool:
+        # Azure tests every file; a folder is pruned whole only when no '!pattern' could
+        # bring back a file beneath it.
+        if is_dir:
+            return not negates and spec.match_file(relative + "/")
+        return spec.match_file(relative)
+
+    return ignored
+
+
+def _copy_folder(source: Path, destination: Path) -> None:
+    ignored = ignored_by(source)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        base = Path(directory).relative_to(source).as_posix()
+        left_out = set()
+        for name in names:
+            relative = name if base == "." else f"{base}/{name}"
+            if name == "__pycache__" or ignored(relative, os.path.isdir(Path(directory, name))):
+                left_out.add(name)
+        return left_out
+
+    shutil.copytree(source, destination, symlinks=False, ignore=ignore)
+
+
 def copy_artifact(source: Path, target_dir: Path) -> Path:
     """Copy a file or folder into ``target_dir`` under its base name; return the copy."""
     if not source.exists():
@@ -57,8 +107,7 @@ def copy_artifact(source: Path, target_dir: Path) -> Path:
     staging.mkdir(parents=True)
     try:
         if source.is_dir():
-            shutil.copytree(source, destination, symlinks=False,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            _copy_folder(source, destination)
         else:
             shutil.copy2(source, destination)
         if target_dir.exists():
@@ -116,11 +165,17 @@ def register(store: Store, kind: str, document: dict[str, Any],
     return body, True
 
 
+CODE_SOURCE = ".copied-from"  # beside a registered code folder: the folder it was copied from
+
+
 def register_code(store: Store, folder: Path) -> Path:
     """Code is registered by content: the same folder twice is stored once.
 
-    Hidden entries (``.git``, ``.venv``), ``__pycache__`` and the emulator's own home (when a
-    test keeps it inside the code folder) are left out.
+    Hidden entries (``.git``, ``.venv``), ``__pycache__``, what the folder's ``.amlignore``
+    (else ``.gitignore``) names and the emulator's own home (when a test keeps it inside
+    the code folder) are left out. The folder it came from is written beside the copy
+    (the last one registered with this content), so that tracebacks can name the user's own
+    files (:func:`code_source`).
     """
     if not folder.is_dir():
         raise ResourceNotFoundError(f"code folder {folder} does not exist; fix "
@@ -151,14 +206,44 @@ def register_code(store: Store, folder: Path) -> Path:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    _write_source(target, folder)
     return target / folder.name
+
+
+def _write_source(target: Path, folder: Path) -> None:
+    source = str(folder.resolve())
+    record = target / CODE_SOURCE
+    try:
+        if record.read_text(encoding="utf-8") == source:
+            return
+    except OSError:
+        pass
+    staging = target / f".{CODE_SOURCE}.{os.getpid()}.{time.time_ns()}"
+    staging.write_text(source, encoding="utf-8")
+    os.replace(staging, record)  # atomic: a reader sees one whole path or the other
+
+
+def code_source(code_dir: str | Path) -> Path | None:
+    """The folder a registered code copy was made from, when ``code_dir`` is one (None for a
+    folder used in place, as ``run_batch_job`` does, or a copy registered before this was
+    recorded)."""
+    code_dir = Path(code_dir)
+    if code_dir.parent.parent.parent.name != "codes":  # <ws>/codes/<hash>/1/<folder>
+        return None
+    try:
+        return Path(code_dir.parent.joinpath(CODE_SOURCE).read_text(encoding="utf-8"))
+    except OSError:
+        return None
 
 
 def _code_files(folder: Path, home: Path) -> list[str]:
     found = []
+    ignored = ignored_by(folder)
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
-                         and (Path(root) / d).resolve() != home)
         base = Path(root).relative_to(folder)
-        found.extend(str(base / name) for name in sorted(files) if not name.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__"
+                         and (Path(root) / d).resolve() != home
+                         and not ignored((base / d).as_posix(), True))
+        found.extend(str(base / name) for name in sorted(files) if not name.startswith(".")
+                     and not ignored((base / name).as_posix(), False))
     return found
