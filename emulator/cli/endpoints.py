@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
-from emulator.cli.common import az_command, set_option
+from emulator.cli import progress
+from emulator.cli.common import az_command, set_option, update_options, words
 from emulator.exceptions import JobFailedError, ValidationError
 
 batch_endpoint = click.Group("batch-endpoint", help="Manage batch endpoints and invoke them.")
 batch_deployment = click.Group("batch-deployment", help="Manage batch deployments.")
 job = click.Group("job", help="Follow, download and cancel batch scoring jobs.")
+
+DEFAULT_MAX_RESULTS = 50  # az ml job list's
 
 name_option = click.option("--name", "-n", help="Name.")
 required_name = click.option("--name", "-n", required=True, help="Name.")
@@ -50,11 +53,12 @@ def endpoint_list(service):
 @az_command(batch_endpoint, "update")
 @required_name
 @file_option
-@set_option()
+@update_options
 @click.option("--defaults", multiple=True, metavar="KEY=VALUE",
               help="Endpoint defaults, e.g. deployment_name=blue.")
 @no_wait
-def endpoint_update(service, name, file, set_values, defaults, no_wait):
+def endpoint_update(service, name, file, set_values, add, remove, force_string, defaults,
+                    no_wait):
     """Update description, tags or defaults (e.g. --set defaults.deployment_name=X)."""
     pairs = {}
     for item in defaults:
@@ -62,7 +66,9 @@ def endpoint_update(service, name, file, set_values, defaults, no_wait):
         if not sep:
             raise ValidationError(f"--defaults {item!r}: expected KEY=VALUE")
         pairs[key.strip()] = value
-    return service.update_endpoint(name, file=file, set_values=set_values, defaults=pairs)
+    return service.update_endpoint(name, file=file, set_values=set_values, defaults=pairs,
+                                   add=words(add), remove=words(remove),
+                                   force_string=force_string)
 
 
 @az_command(batch_endpoint, "delete")
@@ -160,14 +166,16 @@ def deployment_list(service, endpoint_name):
 @name_option
 @endpoint_option
 @file_option
-@set_option()
+@update_options
 @click.option("--skip-script-validation", is_flag=True)
 @no_wait
-def deployment_update(service, name, endpoint_name, file, set_values, skip_script_validation,
-                      no_wait):
+def deployment_update(service, name, endpoint_name, file, set_values, add, remove, force_string,
+                      skip_script_validation, no_wait):
     """Update a deployment from YAML or with --set (e.g. settings.mini_batch_size=5)."""
     return service.update_deployment(name, endpoint_name, file=file, set_values=set_values,
-                                     skip_script_validation=skip_script_validation)
+                                     skip_script_validation=skip_script_validation,
+                                     add=words(add), remove=words(remove),
+                                     force_string=force_string)
 
 
 @az_command(batch_deployment, "delete")
@@ -205,18 +213,52 @@ def job_show(service, name, web):
 
 
 @az_command(job, "list")
-@click.option("--max-results", "-r", type=int, help="At most this many jobs.")
-@click.option("--parent-job-name", "-p", help="Accepted; batch jobs have no children here.")
-def job_list(service, max_results, parent_job_name):
-    """List the workspace's jobs, newest first."""
-    return service.list_jobs(max_results=max_results)
+@click.option("--max-results", "-r", type=int, default=DEFAULT_MAX_RESULTS, show_default=True,
+              help="At most this many jobs.")
+@click.option("--all-results", is_flag=True, help="Every job (overrides --max-results).")
+@click.option("--include-archived", is_flag=True, help="Archived jobs too.")
+@click.option("--archived-only", is_flag=True, help="Only archived jobs.")
+@click.option("--parent-job-name", "-p", help="The child jobs of this job.")
+def job_list(service, max_results, all_results, include_archived, archived_only,
+             parent_job_name):
+    """List the workspace's jobs, newest first (archived ones with --include-archived)."""
+    jobs = service.list_jobs(max_results=None if all_results or archived_only else max_results,
+                             include_archived=include_archived or archived_only,
+                             parent_job_name=parent_job_name)
+    if archived_only:
+        jobs = [job for job in jobs if job["is_archived"]][:None if all_results else max_results]
+    return jobs
 
 
 @az_command(job, "stream")
 @required_name
 def job_stream(service, name):
-    """Follow a job's log until it ends; exit 0 only if it Completed."""
+    """Follow a job until it ends (log lines and live progress); exit 0 only if it Completed."""
     _stream(service, name)
+
+
+@az_command(job, "archive")
+@required_name
+def job_archive(service, name):
+    """Archive a job: 'job list' hides it (--include-archived shows it); nothing is deleted."""
+    service.archive_job(name)
+
+
+@az_command(job, "restore")
+@required_name
+def job_restore(service, name):
+    """Restore an archived job."""
+    service.restore_job(name)
+
+
+@az_command(job, "update")
+@required_name
+@update_options
+@click.option("--web", is_flag=True, hidden=True)
+def job_update(service, name, set_values, add, remove, force_string, web):
+    """Update a job's display_name, description, tags or (add only) properties."""
+    return service.update_job(name, set_values, add=words(add), remove=words(remove),
+                              force_string=force_string)
 
 
 @az_command(job, "download")
@@ -240,8 +282,12 @@ def job_cancel(service, name, no_wait):
 
 
 def _stream(service, name: str) -> None:
-    for line in service.stream_job(name):
-        click.echo(line)
-    status = service.show_job(name)["status"]
-    if status != "Completed":
-        raise JobFailedError(f"job {name} ended {status}")
+    """Azure's stream header, then the job live (progress and log lines), then its summary."""
+    document = service.show_job(name)
+    click.echo(f"RunId: {name}\nWeb View: {document['services']['Studio']['endpoint']}\n")
+    record = progress.follow(service, name)
+    click.echo(f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {record.status}")
+    if record.error:
+        click.echo(f"Error: {record.error}")
+    if record.status != "Completed":
+        raise JobFailedError(f"job {name} ended {record.status}")

@@ -43,12 +43,29 @@ def _scalar(value: Any) -> str:
 
 
 def _tsv_lines(data: Any) -> list[str]:
-    if isinstance(data, list):
-        return [line for item in data for line in _tsv_lines(item)] if any(
-            isinstance(i, (dict, list)) for i in data) else [_scalar(i) for i in data]
-    if isinstance(data, dict):
-        return ["\t".join(_scalar(v) for v in data.values() if not isinstance(v, (dict, list)))]
-    return [_scalar(data)]
+    """As az (knack) writes tsv, so columns never shift: a row per item of a list (a result
+    that is not a list is one row); a mapping's values in the order of its sorted keys, a
+    nested mapping as an empty cell and a nested list as its length."""
+    rows = data if isinstance(data, list) else [data]
+    return [_tsv_row(row) for row in rows]
+
+
+def _tsv_row(row: Any) -> str:
+    if isinstance(row, dict):
+        cells = [value for _, value in sorted(row.items())]
+    elif isinstance(row, list):
+        cells = row
+    else:
+        return _tsv_cell(row)
+    return "\t".join(_tsv_cell(cell) for cell in cells)
+
+
+def _tsv_cell(value: Any) -> str:
+    if isinstance(value, list):
+        return str(len(value))
+    if isinstance(value, dict):
+        return ""
+    return _scalar(value)
 
 
 def _table(data: Any) -> str:

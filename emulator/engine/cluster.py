@@ -59,6 +59,15 @@ class Instances:
     threads: int
 
     @property
+    def dashboard_link(self) -> str:
+        """The Dask dashboard's URL, or "" when the scheduler serves none (no bokeh)."""
+        try:
+            return self.client.dashboard_link if self.client.scheduler_info().get(  # type: ignore[attr-defined]
+                "services", {}).get("dashboard") else ""
+        except Exception:  # a dashboard link is a convenience: never fail a job over it
+            return ""
+
+    @property
     def names(self) -> tuple[tuple[str, str], ...]:
         return tuple((address, f"instance-{i}") for i, address in enumerate(self.addresses))
 

@@ -22,7 +22,7 @@ from emulator.jobs.plan import JobPlan, check_output_available
 from emulator.jobs.record import MAX_FAILED_MINI_BATCHES_KEPT, FailedMiniBatch, JobRecord, JobStatus
 from emulator.scoring.bootstrap import NO_SUCCEEDED_ITEM
 from emulator.settings import init_timeout
-from emulator.workspace import datastores
+from emulator.workspace import assets, datastores
 
 PROGRESS_SAVE_SECONDS = 0.5
 
@@ -66,6 +66,7 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
             ctx = _scoring_context(plan, instances.names, python)
             if should_stop():
                 return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
+            job.dashboard_link = instances.dashboard_link
             job.set_status(JobStatus.RUNNING)
             on_change(job)
             progress = _Progress(job, logs, results_file, on_change)
@@ -109,6 +110,7 @@ def _publish_remote(plan: JobPlan, job: JobRecord, results_file) -> None:
 
 def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringContext:
     settings = plan.settings
+    source = assets.code_source(plan.code_dir)  # tracebacks name the user's own files
     return ScoringContext(
         job_name=plan.job_name,
         job_dir=str(plan.job_dir),
@@ -127,6 +129,7 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         in_process=plan.in_process,
         input_store=plan.input.store,
         init_deadline=init_timeout(),
+        source_dir=None if source is None else str(source),
     )
 
 

@@ -105,7 +105,7 @@ def run_stored_job(store: Store, plan: JobPlan, record: JobRecord, body: dict,
 
     def save(job: JobRecord) -> None:
         job.save()
-        store.update_job(job.name, job.status, {**body, "record": job.to_dict()})
+        store.update_job(job.name, job.status, job.to_dict())
 
     return execute(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)
 
@@ -202,7 +202,7 @@ def run_runner_process(home: str, workspace_name: str, job_name: str) -> int:
     if slot is None:  # cancelled while Queued
         record.set_status(JobStatus.CANCELED)
         record.save()
-        store.update_job(job_name, record.status, {**body, "record": record.to_dict()})
+        store.update_job(job_name, record.status, record.to_dict())
         return 1
     plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
     stop = threading.Event()

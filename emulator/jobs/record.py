@@ -74,6 +74,7 @@ class JobRecord:
     notices: list[str] = field(default_factory=list)
     failed_mini_batches: list[FailedMiniBatch] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    dashboard_link: str = ""  # the Dask dashboard of the job's cluster, while it runs
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)

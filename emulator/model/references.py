@@ -56,3 +56,9 @@ def parse_reference(reference: str, kind: str) -> tuple[str, str | None]:
         return match["name"], match["version"]
     raise ValidationError(f"{reference!r} is not a {kind} reference; use azureml:<name>:<version> "
                           "or azureml:<name>@latest")
+
+
+def compute_name(compute: str) -> str:
+    """``azureml:cpu-cluster``, ``cpu-cluster`` or a compute's ARM id, as its name."""
+    name = compute.split(":", 1)[1] if compute.startswith("azureml:") else compute
+    return name.rstrip("/").rsplit("/", 1)[-1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -181,7 +181,7 @@ def validate_invoke_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Check invoke-time overrides against their schema; return them as nested dicts."""
     nested: dict[str, Any] = {}
     for key, value in overrides.items():
-        _put(nested, key, value)
+        _put(nested, _path_parts(key, "--set"), value)
     document = schemas.Document(nested, "invoke overrides", {})
     schemas.validate(INVOKE_OVERRIDES, document)
     return nested
@@ -189,31 +189,164 @@ def validate_invoke_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 def apply_set_values(data: Mapping[str, Any], set_values: Iterable[str]) -> dict[str, Any]:
     """``--set a.b=c`` on a copy of ``data``; values parsed as YAML scalars, as az does."""
-    result = copy.deepcopy(dict(data))
-    for item in set_values:
-        _put(result, *parse_set_item(item))
-    return result
+    return Updates(tuple(set_values)).apply(data)
 
 
-def parse_set_item(item: str) -> tuple[str, Any]:
-    """``PATH=VALUE`` as (path, value); the value parsed as YAML, as ``az`` does."""
+def parse_set_item(item: str, force_string: bool = False) -> tuple[str, Any]:
+    """``PATH=VALUE`` as (path, value); the value parsed as YAML, as ``az`` does, or kept a
+    string with ``--force-string``."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         shown = item if len(item) <= 80 else item[:77] + "..."
         raise ValidationError(f"--set {shown!r}: expected PATH=VALUE, e.g. "
                               "--set settings.mini_batch_size=5")
-    return key.strip(), schemas.parse_value(raw, f"--set {key.strip()}")
+    return key.strip(), _value(raw, f"--set {key.strip()}", force_string)
 
 
-def _put(target: dict[str, Any], dotted_key: str, value: Any) -> None:
-    parts = dotted_key.split(".")
-    for part in parts[:-1]:
+def _value(raw: str, source: str, force_string: bool) -> Any:
+    return raw if force_string else schemas.parse_value(raw, source)
+
+
+@dataclass(frozen=True)
+class Updates:
+    """``az``'s generic update arguments, applied in az's order: every ``--set PATH=VALUE``,
+    then every ``--add PATH VALUE…`` (to a list: ``KEY=VALUE`` words make one object, other
+    words one item each; to a mapping such as ``tags``: ``KEY=VALUE`` words), then every
+    ``--remove PATH [INDEX]``. ``force_string`` keeps values as strings instead of parsing
+    them. Paths are dotted, with ``[N]`` for list items: ``settings.x``, ``items[0].name``."""
+
+    set_values: tuple[str, ...] = ()
+    add: tuple[tuple[str, ...], ...] = ()
+    remove: tuple[tuple[str, ...], ...] = ()
+    force_string: bool = False
+
+    @classmethod
+    def of(cls, set_values: Iterable[str] = (), add: Iterable[Sequence[str]] = (),
+           remove: Iterable[Sequence[str]] = (), force_string: bool = False) -> Updates:
+        return cls(tuple(set_values), tuple(tuple(w) for w in add),
+                   tuple(tuple(w) for w in remove), force_string)
+
+    def apply(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        result = copy.deepcopy(dict(data))
+        for item in self.set_values:
+            path, value = parse_set_item(item, self.force_string)
+            _put(result, _path_parts(path, "--set"), value)
+        for words in self.add:
+            self._add(result, words)
+        for words in self.remove:
+            _remove(result, words)
+        return result
+
+    def _add(self, data: dict[str, Any], words: tuple[str, ...]) -> None:
+        if len(words) < 2:
+            raise ValidationError(f"--add {' '.join(words)!r}: expected --add PATH VALUE..., e.g. "
+                                  "--add tags stage=test")
+        parts = _path_parts(words[0], "--add")
+        target = _get(data, parts)
+        pairs = [word.partition("=") for word in words[1:]]
+        if isinstance(target, dict) or (target is None and all(sep for _, sep, _ in pairs)
+                                        and parts[-1] in ("tags", "properties")):
+            if not all(sep for _, sep, _ in pairs):
+                raise ValidationError(f"--add {words[0]}: {words[0]} is a mapping; give "
+                                      "KEY=VALUE words")
+            target = {} if target is None else target
+            target.update({k: _value(v, f"--add {words[0]}", self.force_string)
+                           for k, _, v in pairs})
+            _put(data, parts, target)
+            return
+        if target is None:
+            target = []
+        if not isinstance(target, list):
+            raise ValidationError(f"--add {words[0]}: {words[0]} is neither a list nor a mapping; "
+                                  "use --set")
+        entry: dict[str, Any] = {}
+        for key, sep, raw in pairs:
+            if sep:  # consecutive KEY=VALUE words make one object, as az does
+                entry[key] = _value(raw, f"--add {words[0]}", self.force_string)
+                continue
+            if entry:
+                target.append(entry)
+                entry = {}
+            target.append(_value(key, f"--add {words[0]}", self.force_string))
+        if entry:
+            target.append(entry)
+        _put(data, parts, target)
+
+
+def _remove(data: dict[str, Any], words: tuple[str, ...]) -> None:
+    if len(words) not in (1, 2):
+        raise ValidationError(f"--remove {' '.join(words)!r}: expected --remove PATH or "
+                              "--remove LIST_PATH INDEX")
+    parts = _path_parts(words[0], "--remove")
+    if len(words) == 2:
+        target = _get(data, parts)
+        if not isinstance(target, list):
+            raise ValidationError(f"--remove {words[0]} {words[1]}: {words[0]} is not a list")
+        try:
+            del target[int(words[1])]
+        except (ValueError, IndexError):
+            raise ValidationError(f"--remove {words[0]} {words[1]}: no item {words[1]!r} in a "
+                                  f"list of {len(target)}") from None
+        return
+    parent = _get(data, parts[:-1])
+    try:
+        del parent[parts[-1]]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        raise ValidationError(f"--remove {words[0]}: there is no {words[0]} to remove") from None
+
+
+def _path_parts(path: str, option: str) -> list[str | int]:
+    """``a.b[2].c`` as ``["a", "b", 2, "c"]``."""
+    parts: list[str | int] = []
+    for piece in path.split("."):
+        name, _, rest = piece.partition("[")
+        if name:
+            parts.append(name)
+        while rest:
+            index, sep, rest = rest.partition("]")
+            if not sep or not index.lstrip("-").isdigit() or (rest and not rest.startswith("[")):
+                raise ValidationError(f"{option} {path!r}: expected a dotted path with [N] for "
+                                      "list items, e.g. settings.mini_batch_size")
+            parts.append(int(index))
+            rest = rest[1:]
+    if not parts or any(part == "" for part in parts):
+        raise ValidationError(f"{option} {path!r}: expected a dotted path, e.g. tags.stage")
+    return parts
+
+
+def _get(data: Any, parts: list[str | int]) -> Any:
+    for part in parts:
+        if isinstance(part, int):
+            if not isinstance(data, list) or not -len(data) <= part < len(data):
+                return None
+            data = data[part]
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return data
+
+
+def _put(target: Any, parts: list[str | int], value: Any) -> None:
+    for position, part in enumerate(parts[:-1]):
+        if isinstance(part, int):
+            if not isinstance(target, list) or not -len(target) <= part < len(target):
+                raise ValidationError(f"no item [{part}] at {_shown(parts[:position + 1])}")
+            target = target[part]
+            continue
         node = target.get(part)
-        if not isinstance(node, dict):
+        if not isinstance(node, (dict, list)):
             node = {}
             target[part] = node
         target = node
-    target[parts[-1]] = value
+    last = parts[-1]
+    if isinstance(last, int) and not (isinstance(target, list) and -len(target) <= last < len(target)):
+        raise ValidationError(f"no item [{last}] at {_shown(parts)}")
+    target[last] = value
+
+
+def _shown(parts: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
 
 
 def _env_string(value: Any) -> str:

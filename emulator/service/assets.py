@@ -11,8 +11,10 @@ from emulator.exceptions import ConflictError, ResourceNotFoundError, Validation
 from emulator.model import mlflow_models, references
 from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix
 from emulator.model.validation import load_resource
-from emulator.workspace import assets, auth, azurite
-from emulator.workspace.config import CONFIG_FILE, read_defaults, write_defaults
+from emulator.service import documents
+from emulator.workspace import Workspace, assets, auth, azurite
+from emulator.workspace.config import effective_defaults, write_defaults
+from emulator.workspace.store import Store
 
 
 class AssetOperations:
@@ -183,14 +185,38 @@ class AssetOperations:
 
     def list_defaults(self) -> list[dict]:
         """``configure -l``: the home's defaults, where they are kept."""
-        source = str(self.workspace.home / CONFIG_FILE)
         return [{"name": name, "source": source, "value": value}
-                for name, value in read_defaults(self.workspace.home).items()]
+                for name, (value, source) in effective_defaults(self.workspace.home).items()]
 
     def set_defaults(self, assignments: list[str]) -> list[dict]:
         """``configure --defaults name=value`` (an empty value removes one)."""
         write_defaults(self.workspace.home, assignments)
         return self.list_defaults()
+
+    def show_workspace(self) -> dict:
+        """``az ml workspace show``: the workspace this service serves (it must exist)."""
+        if not self.workspace.exists():
+            raise ResourceNotFoundError(
+                f"workspace {self.workspace.name!r} does not exist in {self.workspace.home}; "
+                f"workspaces: {', '.join(self.workspace_names()) or 'none yet'}")
+        return documents.workspace(self.store)
+
+    def list_workspaces(self) -> list[dict]:
+        """Every workspace of the home."""
+        return [documents.workspace(Store(Workspace(self.workspace.home, name),
+                                          self.store.subscription, self.store.resource_group))
+                for name in self.workspace_names()]
+
+    def workspace_names(self) -> list[str]:
+        home = self.workspace.home
+        return sorted(p.name for p in home.iterdir() if Workspace(home, p.name).exists()) \
+            if home.is_dir() else []
+
+    def set_subscription(self, subscription: str) -> dict:
+        """``az account set``: the subscription id resource ids carry from now on."""
+        write_defaults(self.workspace.home, [f"subscription={subscription}"])
+        self.store = Store(self.workspace, subscription, self.store.resource_group)
+        return self.show_account()
 
     def get_access_token(self, resource: str | None = None) -> dict:
         return auth.issue_token(self.workspace.home, resource or auth.MANAGEMENT_RESOURCE)

@@ -11,7 +11,7 @@ from emulator.jobs.plan import Location
 from emulator.model.references import Scope
 from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix, to_local_path
 from emulator.workspace import Workspace, assets, auth, azurite, datastores
-from emulator.workspace.config import read_defaults
+from emulator.workspace.config import effective_defaults
 from emulator.workspace.datastores import RemoteStore
 from emulator.workspace.store import Store
 
@@ -29,13 +29,14 @@ class ServiceBase:
         self.jobs_in_threads = jobs_in_threads
         self.in_process_scoring = in_process_scoring
         base = Workspace.open(home)
-        defaults = read_defaults(base.home)
+        defaults = {name: value for name, (value, _) in effective_defaults(base.home).items()}
         self.workspace = Workspace(base.home, workspace or defaults.get("workspace") or base.name)
         self.workspace.check_name()
         if not create and not self.workspace.exists():
             raise ResourceNotFoundError(f"workspace {self.workspace.name!r} does not exist in "
                                         f"{base.home}; any create command makes it")
-        self.store = Store(self.workspace, subscription or auth.SUBSCRIPTION_ID,
+        self.store = Store(self.workspace,
+                           subscription or defaults.get("subscription") or auth.SUBSCRIPTION_ID,
                            resource_group or defaults.get("group") or "local")
         self.warnings: list[str] = []
 

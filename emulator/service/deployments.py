@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.model import mlflow_models, references, schemas
 from emulator.model.loader import load_deployment
-from emulator.model.specs import apply_set_values, settings_to_mapping
+from emulator.model.specs import Updates, settings_to_mapping
 from emulator.service import documents
 from emulator.workspace import assets
 
@@ -33,6 +33,7 @@ class DeploymentOperations:
                                   "an endpoint: pass --endpoint-name or set endpoint_name in the "
                                   "YAML")
         endpoint = self._endpoint(deployment.endpoint_name)
+        self._check_compute(deployment.compute, deployment.name)
         if deployment.code_configuration is None:
             self._require_scriptless_model(deployment)
         model_reference = self._register_model(deployment)
@@ -60,6 +61,15 @@ class DeploymentOperations:
             self.update_endpoint(endpoint["name"], set_values=[
                 f"defaults.deployment_name={deployment.name}"])
         return documents.deployment(self.store, body)
+
+    def _check_compute(self, compute: str | None, deployment_name: str) -> None:
+        """Azure refuses a deployment whose compute does not exist; so does the emulator."""
+        if compute and self.store.get("compute", references.compute_name(compute)) is None:
+            name = references.compute_name(compute)
+            raise ResourceNotFoundError(
+                f"compute {name!r} of deployment {deployment_name!r} does not exist in workspace "
+                f"{self.workspace.name!r}; create it first: 'batch-emulator ml compute create -n "
+                f"{name} --type amlcompute' (or --type dask with --set scheduler_address=...)")
 
     def _resolve_code(self, data: dict) -> dict:
         """``code: azureml:<code>:<version>`` (REST bodies) becomes the registered folder."""
@@ -124,7 +134,10 @@ class DeploymentOperations:
 
     def update_deployment(self, name: str | None, endpoint_name: str | None,
                           file: str | None = None, set_values: Iterable[str] = (),
-                          skip_script_validation: bool = False) -> dict:
+                          skip_script_validation: bool = False,
+                          add: Iterable[Sequence[str]] = (), remove: Iterable[Sequence[str]] = (),
+                          force_string: bool = False) -> dict:
+        """A YAML file (the deployment is created again from it), or az's generic update."""
         if file:
             data = schemas.load_document(file).data or {}
             name = name or data.get("name")
@@ -137,13 +150,15 @@ class DeploymentOperations:
         if not name or not endpoint_name:
             raise ValidationError("update needs --name and --endpoint-name (or --file)")
         current = self._deployment(name, endpoint_name)
-        data = apply_set_values(current, set_values)
+        data = Updates.of(set_values, add, remove, force_string).apply(current)
         for key in ("name", "endpoint_name"):
             if str(data[key]).lower() != str(current[key]).lower():
                 raise ValidationError(f"cannot change {key} with update; create a new deployment")
         deployment = load_deployment(schemas.Document(data, "--set", {}), base=Path("/"),
                                      skip_script_validation=True)
         data["settings"] = settings_to_mapping(deployment.settings)
+        if data.get("compute") != current.get("compute"):
+            self._check_compute(data.get("compute"), current["name"])
         if data.get("model") != current.get("model"):
             assets.resolve(self.store, "model", data["model"])
         self.store.put("deployment", current["name"], data, parent=current["endpoint_name"])

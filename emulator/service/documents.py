@@ -42,6 +42,25 @@ def endpoint(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def workspace(store: Store) -> dict[str, Any]:
+    """``az ml workspace show``'s document for the store's workspace."""
+    scope, base = store.scope, server_url(store)
+    return {
+        "name": scope.workspace,
+        "display_name": scope.workspace,
+        "description": "",
+        "id": scope.workspace_id,
+        "location": "local",
+        "resource_group": scope.resource_group,
+        "discovery_url": f"{base}/discovery/workspaces/{scope.workspace}",
+        "mlflow_tracking_uri": "",
+        "storage_account": "",
+        "public_network_access": "Disabled",
+        "tags": {},
+        "local_path": str(store.workspace.root),
+    }
+
+
 def deployment(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     document = {k: v for k, v in body.items() if not k.startswith("_")}
     document["id"] = arm_id(store.scope, f"batchEndpoints/{body['endpoint_name']}/deployments",
@@ -52,6 +71,11 @@ def deployment(store: Store, body: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else iso_time(timestamp)
+
+
+def _last_change(record: JobRecord) -> float:
+    """When the job last changed: its latest status (a job changes only by its status)."""
+    return record.status_history[-1][1] if record.status_history else record.creation_time
 
 
 def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
@@ -71,16 +95,20 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "files_succeeded": str(record.files_succeeded),
         "files_failed": str(record.files_failed),
     }
+    properties.update(body.get("user_properties", {}))
+    creator = body.get("created_by") or settings.DEFAULT_USER
     document = {
         "name": record.name,
-        "display_name": record.name,
+        "display_name": body.get("display_name") or record.name,
+        "description": body.get("description", ""),
         "type": "pipeline",
         "status": body.get("display_status") or record.status,
         "experiment_name": record.endpoint_name or "batch-emulator",
         "id": arm_id(store.scope, "jobs", record.name),
         "creation_context": {"created_at": _iso(record.creation_time),
-                             "created_by": body.get("created_by") or settings.DEFAULT_USER,
-                             "created_by_type": "User"},
+                             "created_by": creator, "created_by_type": "User",
+                             "last_modified_at": _iso(_last_change(record)),
+                             "last_modified_by": creator, "last_modified_by_type": "User"},
         "start_time": _iso(record.start_time),
         "end_time": _iso(record.end_time),
         "compute": body.get("compute"),
@@ -93,6 +121,7 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "services": {"Studio": {"endpoint": studio, "job_service_type": "Studio"}},
         "interaction_endpoints": {"Studio": {"endpoint": studio}},
         "tags": body.get("tags", {}),
+        "is_archived": bool(body.get("is_archived")),
     }
     if record.error:
         document["error"] = {"code": "UserError", "message": record.error}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
+from emulator.model.specs import Updates
 from emulator.model.validation import load_resource
 from emulator.service import documents
 
@@ -33,13 +34,16 @@ class EndpointOperations:
         return [documents.endpoint(self.store, body) for body in self.store.list("endpoint")]
 
     def update_endpoint(self, name: str, file: str | None = None, set_values: Iterable[str] = (),
-                        defaults: Mapping[str, str] | None = None) -> dict:
+                        defaults: Mapping[str, str] | None = None,
+                        add: Iterable[Sequence[str]] = (), remove: Iterable[Sequence[str]] = (),
+                        force_string: bool = False) -> dict:
+        """``--set``/``--add``/``--remove`` (az's generic update) or a YAML file."""
         current = self._endpoint(name)
         settable = [*set_values, *(f"defaults.{k}={v}" for k, v in (defaults or {}).items())]
         if file:
-            body = load_resource("batch_endpoint", file, [*settable, f"name={current['name']}"])
-        else:
-            body = load_resource("batch_endpoint", None, settable, base=current)
+            current = load_resource("batch_endpoint", file, [f"name={current['name']}"])
+        updates = Updates.of(settable, add, remove, force_string)
+        body = load_resource("batch_endpoint", None, (), base=updates.apply(current))
         if body["name"].lower() != current["name"].lower():
             raise ValidationError(f"cannot rename endpoint {current['name']!r} to "
                                   f"{body['name']!r}; create a new endpoint instead")

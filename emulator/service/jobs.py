@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.jobs import launch
 from emulator.jobs.record import TERMINAL, JobRecord, JobStatus
+from emulator.model.specs import Updates
 from emulator.service import documents
+
+ARCHIVED = "is_archived"
+EDITABLE_JOB_FIELDS = ("display_name", "description", "tags", "properties")
 
 
 class JobOperations:
@@ -20,14 +24,66 @@ class JobOperations:
         return documents.job(self.store, self._job(name))
 
     def list_jobs(self, endpoint_name: str | None = None, deployment_name: str | None = None,
-                  max_results: int | None = None) -> list[dict]:
+                  max_results: int | None = None, include_archived: bool = False,
+                  parent_job_name: str | None = None) -> list[dict]:
+        """Newest first; archived jobs only with ``include_archived``, as az does; with
+        ``parent_job_name``, that job's child jobs."""
+        if parent_job_name is not None:
+            return self.child_jobs(parent_job_name)[:max_results]
         if endpoint_name is not None:
             endpoint_name = self._endpoint(endpoint_name)["name"]
             if deployment_name is not None:
                 self._deployment(deployment_name, endpoint_name)
+        if max_results is not None and max_results < 1:
+            raise ValidationError(f"--max-results {max_results}: give a number of 1 or more")
         rows = self.store.list_jobs(endpoint_name=endpoint_name, deployment_name=deployment_name)
-        jobs = [documents.job(self.store, self._reconciled(body, pid)) for body, pid in rows]
-        return jobs[:max_results] if max_results else jobs
+        rows = [(body, pid) for body, pid in rows
+                if include_archived or not body.get(ARCHIVED)][:max_results]
+        return [documents.job(self.store, self._reconciled(body, pid)) for body, pid in rows]
+
+    def child_jobs(self, name: str) -> list[dict]:
+        """A batch job's steps; a batch scoring job has none of its own here."""
+        self._job(name)
+        return []
+
+    def archive_job(self, name: str) -> dict:
+        """Hide the job from ``job list`` (``--include-archived`` shows it); nothing is deleted."""
+        return self._set_job_fields(name, {ARCHIVED: True})
+
+    def restore_job(self, name: str) -> dict:
+        return self._set_job_fields(name, {ARCHIVED: False})
+
+    def update_job(self, name: str, set_values: Iterable[str] = (),
+                   add: Iterable[Sequence[str]] = (), remove: Iterable[Sequence[str]] = (),
+                   force_string: bool = False) -> dict:
+        """az's generic update on the fields of a job a user may change, as in Azure:
+        ``display_name``, ``description``, ``tags`` and ``properties``."""
+        current = documents.job(self.store, self._job(name))
+        editable = {key: current[key] for key in EDITABLE_JOB_FIELDS}
+        changed = Updates.of(set_values, add, remove, force_string).apply(editable)
+        unknown = sorted(set(changed) - set(EDITABLE_JOB_FIELDS))
+        if unknown:
+            raise ValidationError(f"job {name}: {', '.join(unknown)} cannot be changed; a job's "
+                                  f"{', '.join(EDITABLE_JOB_FIELDS)} can")
+        for key in ("tags", "properties"):
+            if not isinstance(changed.get(key), dict):
+                raise ValidationError(f"job {name}: {key} must stay a mapping of names to values")
+        properties, before = changed["properties"], current["properties"]
+        if any(key not in properties or str(properties[key]) != str(value)
+               for key, value in before.items()):
+            raise ValidationError(f"job {name}: properties can be added, not removed or changed")
+        added = {str(k): str(v) for k, v in properties.items() if k not in before}
+        return self._set_job_fields(name, {
+            "display_name": str(changed["display_name"] or name),
+            "description": "" if changed["description"] is None else str(changed["description"]),
+            "tags": {str(k): str(v) for k, v in changed["tags"].items()},
+            "user_properties": {**self._job(name).get("user_properties", {}), **added},
+        })
+
+    def _set_job_fields(self, name: str, fields: dict) -> dict:
+        self._job(name)  # a clear error when there is no such job
+        self.store.update_job_fields(name, fields)
+        return documents.job(self.store, self._job(name))
 
     def cancel_job(self, name: str) -> dict:
         body = self._job(name)
@@ -53,28 +109,35 @@ class JobOperations:
 
     def stream_job(self, name: str, poll: float = 0.2) -> Iterator[str]:
         """Lines of the job's progress log as they are written, until the job ends."""
-        body = self._job(name)
-        record = JobRecord.from_dict(body["record"])
-        overview = Path(record.job_folder) / "logs" / "job_progress_overview.txt"
+        record = self.job_record(name)
         yield f"RunId: {record.name}"
-        yield f"Web View: {Path(record.job_folder).as_uri()}"
+        yield f"Web View: {self.show_job(name)['services']['Studio']['endpoint']}"
         yield ""
         yield "Streaming logs/job_progress_overview.txt"
         yield "========================================"
-        offset = 0
-        for _body in self._follow(name, poll):
-            offset, lines = _read_new_lines(overview, offset)
+        for snapshot in self.follow_job(name, poll):
+            record, lines = snapshot
             yield from lines
-        offset, lines = _read_new_lines(overview, offset)
-        yield from lines
-        final = JobRecord.from_dict(self._job(name)["record"])
         yield ""
         yield "Execution Summary"
         yield "================="
-        yield f"RunId: {final.name}"
-        yield f"Status: {final.status}"
-        if final.error:
-            yield f"Error: {final.error}"
+        yield f"RunId: {record.name}"
+        yield f"Status: {record.status}"
+        if record.error:
+            yield f"Error: {record.error}"
+
+    def follow_job(self, name: str, poll: float = 0.2) -> Iterator[tuple[JobRecord, list[str]]]:
+        """The job's record and the new lines of its progress log, every ``poll`` seconds
+        until it ends (the last pair has the final record)."""
+        overview = Path(self.job_record(name).job_folder) / "logs" / "job_progress_overview.txt"
+        offset = 0
+        while True:
+            record = JobRecord.from_dict(self._job(name)["record"])
+            offset, lines = _read_new_lines(overview, offset)
+            yield record, lines
+            if record.is_terminal:
+                return
+            time.sleep(poll)
 
     def _follow(self, name: str, poll: float) -> Iterator[dict]:
         while True:
@@ -132,7 +195,7 @@ class JobOperations:
         launch.abandon(record.job_folder)
         record.set_status(JobStatus.FAILED)
         body = {**body, "record": record.to_dict()}
-        self.store.update_job(name, record.status, body)
+        self.store.update_job(name, record.status, body["record"])
         return body
 
 

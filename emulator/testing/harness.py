@@ -197,7 +197,8 @@ class BatchEmulator:
         endpoint = endpoint_name or data.get("endpoint_name") or "test-endpoint"
         if not self.service.endpoint_exists(endpoint):
             self.service.create_endpoint(name=endpoint)
-        extra = [f"compute=azureml:{COMPUTE}"] if self.scheduler_address else []
+        # the session cluster is the compute, whatever the YAML names for Azure
+        extra = [f"compute=azureml:{COMPUTE}" if self.scheduler_address else "compute=null"]
         document = self.service.create_deployment(
             str(path), name=name, endpoint_name=endpoint, set_values=[*set_values, *extra],
             set_default=default, skip_script_validation=skip_script_validation)

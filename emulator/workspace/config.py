@@ -6,12 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from emulator import settings
 from emulator.exceptions import ValidationError
 
 KNOWN = {
     "group": "resource group used when -g is not given",
     "workspace": "workspace used when -w is not given",
     "location": "recorded on new resources",
+    "subscription": "subscription id in resource ids (az account set --subscription)",
     "environment_mode": "current (default) or isolated: where scoring processes run",
     "requirements_overrides": "pip requirements file that pins or replaces requirements",
 }
@@ -31,6 +33,15 @@ def read_defaults(home: Path) -> dict[str, str]:
         return {}
     except (OSError, json.JSONDecodeError) as exc:
         raise ValidationError(f"{_path(home)} is not valid JSON ({exc}); fix or delete it") from None
+
+
+def effective_defaults(home: Path) -> dict[str, tuple[str, str]]:
+    """The defaults that apply: {name: (value, where it comes from)}; ``AZURE_DEFAULTS_<NAME>``
+    wins over the home's file, as it does for az."""
+    values = {name: (value, str(_path(home))) for name, value in read_defaults(home).items()}
+    for name, value in settings.azure_defaults().items():
+        values[name] = (value, f"{settings.AZURE_DEFAULTS_PREFIX}{name.upper()} (environment)")
+    return values
 
 
 def write_defaults(home: Path, assignments: list[str]) -> dict[str, str]:

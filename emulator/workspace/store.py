@@ -208,10 +208,22 @@ class Store:
             return False
         return True
 
-    def update_job(self, name: str, status: str, body: dict[str, Any]) -> None:
+    def update_job(self, name: str, status: str, record: dict[str, Any]) -> None:
+        """The runner's part of a job: its record. The rest of the body (tags, description,
+        archived) belongs to the user, who may change it while the runner writes."""
         with self.transaction() as connection:
-            connection.execute("UPDATE jobs SET status = ?, body = ?, updated_at = ? WHERE name = ?",
-                               (status, json.dumps(body), time.time(), name))
+            connection.execute("UPDATE jobs SET status = ?, body = json_set(body, '$.record', "
+                               "json(?)), updated_at = ? WHERE name = ?",
+                               (status, json.dumps(record), time.time(), name))
+
+    def update_job_fields(self, name: str, fields: dict[str, Any]) -> dict | None:
+        """Set the user's fields of a job (never its record); the new body, None if no job."""
+        with self.transaction() as connection:
+            for key, value in fields.items():
+                connection.execute("UPDATE jobs SET body = json_set(body, ?, json(?)) "
+                                   "WHERE name = ?", (f'$."{key}"', json.dumps(value), name))
+            row = connection.execute("SELECT body FROM jobs WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def set_job_runner(self, name: str, pid: int) -> None:
         with self.transaction() as connection:

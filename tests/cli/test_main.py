@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,23 @@ def test_run_prints_the_job_and_exits_zero(tmp_path, make_deployment, make_input
         str(make_inputs(3)), "--scheduler-address", dask_scheduler_address,
         "--set", "retry_settings.timeout=10", "--mini-batch-size", "1")
     assert code == 0, err
-    job = json.loads(out)
-    assert (job["status"], job["mini_batches_total"]) == ("Completed", 3)
+    job = json.loads(out)  # az's job document: 'run' takes -o and --query like every command
+    assert (job["status"], job["properties"]["mini_batches_total"]) == ("Completed", "3")
     assert job["settings"]["retry_settings"]["timeout"] == 10
+    # progress went to stderr, as timestamped lines (not a terminal), ending Completed
+    assert f"job {job['name']}: folder " in err
+    assert re.search(r"^\[[-0-9 :]+Z\] Completed: mini-batches 3/3 \(0 failed\), files 3/3",
+                     err, re.MULTILINE), err
+
+
+def test_run_takes_query_and_output(tmp_path, make_deployment, make_inputs,
+                                    dask_scheduler_address, monkeypatch):
+    monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
+    code, out, err = run_cli(
+        "run", "--file", str(make_deployment("succeed_list.py")), "--input",
+        str(make_inputs(2)), "--scheduler-address", dask_scheduler_address,
+        "--query", "{s: status, f: properties.files_succeeded}", "-o", "tsv")
+    assert (code, out) == (0, "2\tCompleted\n"), err  # az's tsv: the keys' sorted order
 
 
 @pytest.mark.parametrize("args, message, code", [
