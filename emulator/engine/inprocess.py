@@ -48,7 +48,7 @@ class InProcessScorer:
             try:
                 module = bootstrap._load_script(self.ctx.scoring_script)
             except BaseException as exc:  # user code may raise anything, SystemExit included
-                raise InitFailed(bootstrap.user_traceback(exc)) from None
+                raise InitFailed(self._traceback(exc)) from None
         run = getattr(module, "run", None)
         if not callable(run):
             raise ScriptInvalid(f"scoring script {Path(self.ctx.scoring_script).name} has "
@@ -58,8 +58,11 @@ class InProcessScorer:
             if callable(init):
                 init()
         except BaseException as exc:
-            raise InitFailed(bootstrap.user_traceback(exc)) from None
+            raise InitFailed(self._traceback(exc)) from None
         self._run = run
+
+    def _traceback(self, exc: BaseException) -> str:
+        return bootstrap.user_traceback(exc, self.ctx.code_dir, self.ctx.source_dir)
 
     def run(self, files: tuple[str, ...]) -> tuple[Attempt, str]:
         outcome: dict = {}
@@ -86,7 +89,7 @@ class InProcessScorer:
             exc = outcome["error"]
             return Attempt(RUN_EXCEPTION, self.name, start, elapsed,
                            error=f"{type(exc).__name__}: {exc}",
-                           traceback=bootstrap.user_traceback(exc)), ""
+                           traceback=self._traceback(exc)), ""
         succeeded, rows = outcome["done"]
         return Attempt(RUN_DONE, self.name, start, elapsed, succeeded=succeeded), rows
 

@@ -82,6 +82,8 @@ class ScoringProcess:
         ]
         if ctx.collect_rows:
             command.append("--collect-rows")
+        if ctx.source_dir:
+            command += ["--source-dir", ctx.source_dir]
         stdout = open(logs / "stdout" / instance / f"{self.name}.stdout.txt", "ab")  # noqa: SIM115
         stderr = open(logs / "stderr" / instance / f"{self.name}.stderr.txt", "ab")  # noqa: SIM115
         try:

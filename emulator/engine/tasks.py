@@ -34,6 +34,8 @@ class ScoringContext:
     input_store: dict | None = None  # files are keys in this RemoteStore, downloaded first
 
     init_deadline: float | None = None  # seconds; None: Azure's 3 x run timeout + 30 s
+    # the folder code_dir (a registered copy) was made from: tracebacks name its files
+    source_dir: str | None = None
 
     @property
     def init_timeout(self) -> float:

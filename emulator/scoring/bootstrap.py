@@ -21,6 +21,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import signal
 import struct
 import sys
@@ -83,14 +84,27 @@ def die_with_parent(adopt_orphans: bool = False) -> None:
         pass
 
 
-def user_traceback(exc: BaseException) -> str:
-    """The traceback as the user would see it running their script: our frames removed."""
+def user_traceback(exc: BaseException, code_dir: str | None = None,
+                   source_dir: str | None = None) -> str:
+    """The traceback as the user would see it running their script: our frames removed, and
+    files of the registered copy ``code_dir`` named where the user keeps them
+    (``source_dir``, the folder the copy was made from)."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, importlib.util.__file__):
         tb = tb.tb_next
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith("<frozen importlib"):
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    return map_paths("".join(traceback.format_exception(type(exc), exc, tb)), code_dir,
+                     source_dir)
+
+
+def map_paths(text: str, code_dir: str | None, source_dir: str | None) -> str:
+    """``File "<code_dir>/x.py"`` lines of a traceback as ``File "<source_dir>/x.py"``."""
+    if not code_dir or not source_dir:
+        return text
+    copied = re.escape(os.path.join(os.path.abspath(code_dir), ""))
+    original = os.path.join(source_dir, "")
+    return re.sub(rf'(File "){copied}', lambda match: match.group(1) + original, text)
 
 
 def account(result, total: int, collect_rows: bool) -> tuple[int, str]:
@@ -170,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--script", required=True)
     parser.add_argument("--code-dir", required=True)
+    parser.add_argument("--source-dir", default=None)  # where the user keeps the code
     parser.add_argument("--shim-dir", required=True)
     parser.add_argument("--request-fd", type=int, required=True)
     parser.add_argument("--reply-fd", type=int, required=True)
@@ -206,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             init()
     except BaseException as exc:
         sys.stdout.flush()
-        write_message(args.reply_fd, {"op": "init_failed", "traceback": user_traceback(exc)})
+        write_message(args.reply_fd, {"op": "init_failed", "traceback": user_traceback(
+            exc, args.code_dir, args.source_dir)})
         return 2
     write_message(args.reply_fd, {"op": "ready"})
 
@@ -224,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             write_message(args.reply_fd, {
                 "op": "error",
                 "message": f"{type(exc).__name__}: {exc}",
-                "traceback": user_traceback(exc),
+                "traceback": user_traceback(exc, args.code_dir, args.source_dir),
             })
             continue
         sys.stdout.flush()
