@@ -7,9 +7,9 @@ this module for a default instead of writing the value down a second time.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +196,11 @@ def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, budget: l
                 raise ValidationError(f"{source}:{key_node.start_mark.line + 1}: a key must be a "
                                       "plain name, not a list or a mapping")
             key = key_node.value
+            if key in result:  # YAML forbids it; PyYAML would keep the last one silently
+                first, again = lines[(*path, key)], key_node.start_mark.line + 1
+                raise ValidationError(f"{source}:{again}: {_json_path((*path, key))}: the key "
+                                      f"{key!r} appears twice (lines {first} and {again}); "
+                                      "keep one")
             result[key] = _construct(value_node, (*path, key), lines, source, budget)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return result
@@ -207,11 +212,14 @@ def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, budget: l
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as exc:  # 5000-digit numbers, bad dates
         shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-        json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        raise ValidationError(f"{source}:{line}: {json_path}: {shown!r} cannot be read as a "
+        raise ValidationError(f"{source}:{line}: {_json_path(path)}: {shown!r} cannot be read as a "
                               f"YAML value ({str(exc).splitlines()[0][:120]})") from None
     finally:
         loader.dispose()
+
+
+def _json_path(path: Iterable[str | int]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
 # --------------------------------------------------------------------------------------
@@ -222,7 +230,8 @@ def validation_errors(kind: str, document: Document) -> list[str]:
     """Every error of ``document`` against schema ``kind``, as ``file:line: path: message``."""
     validator = _validator(kind)
     errors = sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path))
-    return _nul_errors(document) + [_format(document, error) for error in _leaf_errors(errors)]
+    return _nul_errors(document) + [_format(document, error, kind)
+                                    for error in _leaf_errors(errors)]
 
 
 def validate(kind: str, document: Document) -> None:
@@ -235,8 +244,8 @@ def validate(kind: str, document: Document) -> None:
     if not all_errors:
         return
     best = jsonschema.exceptions.best_match(all_errors)
-    formatted = [_format(document, e) for e in _leaf_errors(all_errors)]
-    raise ValidationError(_format(document, _leaf(best)), tuple(formatted))
+    formatted = [_format(document, e, kind) for e in _leaf_errors(all_errors)]
+    raise ValidationError(_format(document, _leaf(best), kind), tuple(formatted))
 
 
 def _nul_errors(document: Document, value: Any = None, path: tuple = ()) -> list[str]:
@@ -245,8 +254,7 @@ def _nul_errors(document: Document, value: Any = None, path: tuple = ()) -> list
     if isinstance(value, str) and "\x00" in value:
         line = document.line_of(list(path))
         location = f"{document.source}:{line}" if line else document.source
-        json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        return [f"{location}: {json_path}: contains a NUL character; remove it"]
+        return [f"{location}: {_json_path(path)}: contains a NUL character; remove it"]
     items = value.items() if isinstance(value, dict) else enumerate(value) \
         if isinstance(value, list) else ()
     errors = []
@@ -288,29 +296,31 @@ def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list:
     return [_leaf(e) for e in errors]
 
 
-def _format(document: Document, error: jsonschema.ValidationError) -> str:
-    text = _format_unbounded(document, error)
+def _format(document: Document, error: jsonschema.ValidationError, kind: str) -> str:
+    text = _format_unbounded(document, error, kind)
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
 
 
-def _format_unbounded(document: Document, error: jsonschema.ValidationError) -> str:
+def _format_unbounded(document: Document, error: jsonschema.ValidationError, kind: str) -> str:
     path = list(error.absolute_path)
     line = document.line_of(path)
+    known: set[str] = set()
     if error.validator in ("unevaluatedProperties", "additionalProperties"):
+        known = _known_keys(error.schema, kind, error.instance)
         # point at the first unknown key itself, not at the mapping that holds it
-        keys = _unexpected_keys(error)
+        keys = _unexpected_keys(error, known)
         if keys and document.lines.get((*path, keys[0])):
             line = document.lines[(*path, keys[0])]
     location = f"{document.source}:{line}" if line else document.source
-    json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-    return f"{location}: {json_path}: {_message(error)}"
+    return f"{location}: {_json_path(path)}: {_message(error, known)}"
 
 
-def _message(error: jsonschema.ValidationError) -> str:
+def _message(error: jsonschema.ValidationError, known: set[str]) -> str:
     if error.validator == "unevaluatedProperties" or error.validator == "additionalProperties":
-        extra = _unexpected_keys(error)
+        extra = _unexpected_keys(error, known)
         if extra:
-            return f"unknown key(s) {', '.join(map(repr, extra))}; {_hint(extra, error)}"
+            return (f"unknown key(s) {', '.join(map(repr, extra))}"
+                    f"{_did_you_mean(extra, known)}; {_hint(extra, error)}")
     keys = _missing_one_of(error)
     if keys:
         return f"one of the keys {' or '.join(map(repr, keys))} is required"
@@ -326,10 +336,44 @@ def _message(error: jsonschema.ValidationError) -> str:
 _SETTINGS_KEYS = frozenset(load_schema("batch_deployment")["$defs"]["settings_properties"]["properties"])
 
 
-def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
-    # jsonschema names the offending keys only in its message: "('a', 'b' were unexpected)"
-    inside = error.message.rpartition("(")[2]
-    return re.findall(r"'([^']*)'", inside)
+def _unexpected_keys(error: jsonschema.ValidationError, known: set[str]) -> list[str]:
+    """The keys of the mapping that its schema does not declare, in the document's order."""
+    if not isinstance(error.instance, dict):
+        return []
+    return [key for key in error.instance if key not in known]
+
+
+def _known_keys(node: Any, kind: str, instance: Any) -> set[str]:
+    """Every key the schema ``node`` declares for ``instance``: its ``properties``, those of
+    the ``$ref``s and ``allOf``/``anyOf``/``oneOf`` branches it applies, and of the
+    ``then``/``else`` that ``instance`` takes (a key declared ``false`` is not one)."""
+    validator = _validator(kind)
+    resolver = _registry().resolver(base_uri=load_schema(kind)["$id"])
+
+    def keys(node: Any, resolver, depth: int) -> set[str]:
+        if not isinstance(node, dict) or depth > 20:
+            return set()
+        found = {name for name, value in node.get("properties", {}).items() if value is not False}
+        if "$ref" in node:
+            resolved = resolver.lookup(node["$ref"])
+            found |= keys(resolved.contents, resolved.resolver, depth + 1)
+        for branch in (*node.get("allOf", ()), *node.get("anyOf", ()), *node.get("oneOf", ())):
+            found |= keys(branch, resolver, depth + 1)
+        if "if" in node:
+            taken = "then" if validator.evolve(schema=node["if"]).is_valid(instance) else "else"
+            found |= keys(node.get(taken), resolver, depth + 1)
+        return found
+
+    return keys(node, resolver, 0)
+
+
+def _did_you_mean(unknown: list[str], known: set[str]) -> str:
+    """`` (did you mean 'mini_batch_size'?)`` for the unknown keys close to a declared one."""
+    guesses = [match[0] for key in unknown
+               if (match := difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7))]
+    if not guesses:
+        return ""
+    return f" (did you mean {' or '.join(map(repr, dict.fromkeys(guesses)))}?)"
 
 
 def _hint(keys: list[str], error: jsonschema.ValidationError | None = None) -> str:
