@@ -13,8 +13,6 @@ be installed on this Python without editing the deployment.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,18 +22,23 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 import yaml
+from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from emulator import settings
 from emulator.exceptions import EmulatorError, EnvironmentBuildError
 from emulator.workspace.config import read_defaults
+
+# A requirement met by another distribution: the emulator's [mlflow] extra installs
+# mlflow-skinny, which provides the same ``mlflow`` package (pyfunc, the flavors).
+SATISFIED_BY = {"mlflow": ("mlflow-skinny",)}
+ISOLATED_EXTRA = "pip install 'batch-endpoint-emulator[isolated]'"
 
 CURRENT = "current"
 ISOLATED = "isolated"
@@ -155,9 +158,8 @@ def check(spec: EnvironmentSpec) -> list[str]:
             continue
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
-        try:
-            installed = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
+        installed = _installed_version(requirement.name)
+        if installed is None:
             problems.append(f"requirement {line} is not installed in {sys.executable}")
             continue
         if requirement.specifier and not requirement.specifier.contains(installed,
@@ -169,6 +171,16 @@ def check(spec: EnvironmentSpec) -> list[str]:
                         "the emulator installs pip packages only; add a pip equivalent to the "
                         "requirements overrides if the script needs it")
     return problems
+
+
+def _installed_version(name: str) -> str | None:
+    """The installed version of ``name``, or of a distribution that provides it."""
+    for candidate in (name, *SATISFIED_BY.get(canonicalize_name(name), ())):
+        try:
+            return metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def _python_matches(wanted: str, running: str) -> bool:
@@ -206,30 +218,21 @@ def ensure_environment(spec: EnvironmentSpec, home: Path, log=print) -> Path:
     python = target / "bin" / "python"
     if (target / "ready").exists():
         return python
+    uv = _uv()  # before anything is logged or locked: without uv, one line and no build
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f"{key}.lock"):
+    with FileLock(root / f"{key}.lock"):
         if (target / "ready").exists():  # another job built it while we waited
             log(f"environment {key}: built by another job meanwhile; reusing it")
             return python
         log(f"environment {key}: building with uv ({len(spec.requirements)} requirement(s))")
         started = time.monotonic()
-        _build(spec, target)
+        _build(spec, target, uv)
         log(f"environment {key}: built in {time.monotonic() - started:.1f} s")
     return python
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _uv() -> str:
-    try:  # uv's wheel carries its binary; else uv on PATH
+    try:  # the optional 'isolated' extra: uv's wheel carries its binary; else uv on PATH
         from uv import find_uv_bin
 
         return find_uv_bin()
@@ -237,15 +240,15 @@ def _uv() -> str:
         found = shutil.which("uv")
         if found:
             return found
-    raise EnvironmentBuildError("isolated environments need uv; install it with "
-                                "'pip install uv' or use environment_mode=current")
+    raise EnvironmentBuildError(f"environment_mode=isolated needs uv, which is not installed: "
+                                f"{ISOLATED_EXTRA} (or put uv on PATH), or use "
+                                "environment_mode=current")
 
 
-def _build(spec: EnvironmentSpec, target: Path) -> None:
+def _build(spec: EnvironmentSpec, target: Path, uv: str) -> None:
     """Build in place under the lock; ``ready`` is written last, so a half-built venv (a crash,
     a kill) has none and is rebuilt from scratch by the next job."""
     shutil.rmtree(target, ignore_errors=True)
-    uv = _uv()
     try:
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(target)], spec)
         requirements = target / "requirements.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def test_invoke_prints_the_requirement_check_on_stderr(tmp_path, monkeypatch):
                                         "scoring_script": "digit_identification.py"},
                     environment={"name": "needs-old-six", "image": "x",
                                  "conda_file": str(conda_file(tmp_path, ["click<1"]))})
+    document.pop("compute")  # a compute must exist: none is a local cluster
     deployment.write_text(yaml.safe_dump(document))
     assert run_cli("ml", "batch-deployment", "create", "-f", str(deployment), "--set-default")[0] \
         == 0
@@ -176,3 +178,44 @@ def test_concurrent_jobs_needing_one_environment_build_it_once(
     assert sum("built by another job meanwhile" in log for log in logs) <= 1
     prefixes = {Path(r.output_file).read_text().split()[1] for r in records}
     assert len(prefixes) == 1
+
+
+# ------------------------------------------------------------------------------ packaging
+
+
+def test_mlflow_skinny_satisfies_an_mlflow_requirement(tmp_path):
+    """The [mlflow] extra installs mlflow-skinny; an MLflow model's own requirements.txt asks
+    for mlflow: no "not installed" notice for it."""
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.version("mlflow")  # this test is about an install without the full mlflow
+    skinny = metadata.version("mlflow-skinny")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors: {python_function: {}}\n")
+    (model / "requirements.txt").write_text(f"mlflow=={skinny}\ncloudpickle\n")
+    spec = environments.spec_for(tmp_path / "home", mlflow_model=model)
+    assert check(spec) == []
+    assert check(EnvironmentSpec(pip=("mlflow<1",), source="requirements.txt")) == [
+        f"requirement mlflow<1 conflicts with the installed mlflow {skinny}"]
+
+
+def test_isolated_mode_without_uv_fails_the_job_with_one_line_naming_the_extra(
+        isolated, make_deployment, make_inputs, run_job, tmp_path, monkeypatch, home):
+    """uv is the 'isolated' extra, not a core dependency: an install without it (no uv
+    module, no uv on PATH) is told what to install."""
+    monkeypatch.setitem(sys.modules, "uv", None)  # as if the uv wheel were not installed
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    job = run_job(six_deployment(make_deployment, tmp_path, ["six==1.15.0"]), make_inputs(1))
+    assert job.status == "Failed"
+    assert job.error == ("environment_mode=isolated needs uv, which is not installed: pip install "
+                         "'batch-endpoint-emulator[isolated]' (or put uv on PATH), or use "
+                         "environment_mode=current")
+    assert "building" not in overview(job)
+    assert not (home / "environments").exists()
+
+
+def test_the_core_install_does_not_depend_on_uv():
+    requirements = metadata.requires("batch-endpoint-emulator") or []
+    core = [line for line in requirements if "extra ==" not in line]
+    assert not [line for line in core if line.startswith("uv")]
+    assert any(line.startswith("uv") and 'extra == "isolated"' in line for line in requirements)
