@@ -26,7 +26,7 @@ from emulator.model.specs import (
     build_deployment,
     parse_set_item,
 )
-from emulator.model.uris import DEFAULT_DATASTORE, datastore_uri, strip_type_prefix
+from emulator.model.uris import DEFAULT_DATASTORE, datastore_uri, is_http_url, strip_type_prefix
 from emulator.model.validation import check_job_name
 from emulator.service import documents
 from emulator.workspace import assets, datastores
@@ -196,19 +196,24 @@ class InvokeOperations:
             input_type = input_type or "uri_file"
         elif given.startswith("folder:"):
             input_type = input_type or "uri_folder"
-        uri = strip_type_prefix(given)
+        uri = target = strip_type_prefix(given)
+        location = None
         if references.is_reference(uri):
             asset = assets.resolve(self.store, "data", uri)
-            location = Location(given, path=Path(asset["local_path"])) \
-                if asset.get("local_path") else self._location(asset["path"])
+            if asset.get("local_path"):
+                location = Location(given, path=Path(asset["local_path"]))
+            target = asset["path"]
             input_type = input_type or asset["type"]
-        else:
-            location = self._location(uri)
         if input_type == "mltable":
             raise NotSupportedError("Data assets of type Table (MLTable) aren't currently "
                                     "supported by batch endpoints; use uri_folder or uri_file")
         if input_type not in (None, "uri_folder", "uri_file"):
             raise ValidationError(f"--input-type {input_type!r}: use uri_folder or uri_file")
+        if location is None and is_http_url(target):  # read where it is, checked here
+            store, prefix, input_type = datastores.public_input(target, input_type)
+            location = Location(given, store=store.to_dict(), prefix=prefix)
+        elif location is None:
+            location = self._location(target)
         if location.store is not None:
             if not datastores.exists(location.remote, location.prefix):
                 raise InputError(f"input {given} does not exist in its datastore; upload the "

@@ -1,5 +1,6 @@
 """Datastores on object storage: S3-compatible stores (s3fs) and Azure Blob Storage or Azurite
-(azure-storage-blob).
+(azure-storage-blob); and inputs on http(s) URLs: a folder (or file) of a public Azure Blob
+container, listed and read anonymously, or one file behind any URL, read with urllib.
 
 A ``RemoteStore`` is what crosses to Dask workers: the protocol, the bucket or container, and
 how to reach it. Workers download each mini-batch's files before ``run()`` (Azure's
@@ -11,33 +12,43 @@ output uniqueness holds on object storage too.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 from emulator.exceptions import (
     EmulatorError,
     InputError,
     MissingObjectError,
+    NotSupportedError,
     OutputExistsError,
     StorageUnavailableError,
 )
+from emulator.model.uris import parse_blob_url
+
+HTTP_TIMEOUT = 30  # seconds to connect, and between reads, for an input on an http(s) URL
 
 
 @dataclass(frozen=True)
 class RemoteStore:
     """An object store and how to reach it; ``objects()`` talks to it."""
 
-    protocol: str  # s3 (through s3fs) | azureblob (through azure-storage-blob)
-    root: str  # bucket or container
+    protocol: str  # s3 (s3fs) | azureblob (azure-storage-blob) | http, https (urllib)
+    root: str  # bucket or container; host[:port] for http(s)
     options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def objects(self) -> _Objects:
         if self.protocol == "azureblob":
             return _BlobObjects(self)
+        if self.protocol in ("http", "https"):
+            return _HttpObjects(self)
         return _FsspecObjects(self)
 
     def key(self, path: str) -> str:
@@ -112,9 +123,10 @@ class _BlobObjects(_Objects):
         try:  # the optional 'storage' extra; only Azure Blob datastores need it
             from azure.storage.blob import ContainerClient, ExponentialRetry
         except ImportError as exc:
-            raise EmulatorError("Azure Blob datastores need azure-storage-blob: pip install "
-                                f"'batch-endpoint-emulator[storage]' ({exc})") from None
+            raise EmulatorError("Azure Blob datastores and inputs need azure-storage-blob: pip "
+                                f"install 'batch-endpoint-emulator[storage]' ({exc})") from None
         options = store.options
+        self.anonymous = options.get("credential") is None  # a public container's URL
         extra = {"connection_verify": options["ca_bundle"]} if options.get("ca_bundle") else {}
         self.root, self.url = store.root, store.url("")
         # A few quick retries: an unreachable store is an error to report, not to wait out.
@@ -130,24 +142,24 @@ class _BlobObjects(_Objects):
 
     def is_file(self, key):
         name = self._name(key)
-        with self._errors():
+        with self._errors(name):
             return bool(name) and self.container.get_blob_client(name).exists()
 
     def find(self, prefix):
         name = self._name(prefix)
-        with self._errors():
+        with self._errors(name):
             return [f"{self.root}/{blob}" for blob in self.container.list_blob_names(
                 name_starts_with=f"{name}/" if name else None)]
 
     def get(self, key, path):
-        with self._errors(), open(path, "wb") as handle:
+        with self._errors(self._name(key)), open(path, "wb") as handle:
             self.container.download_blob(self._name(key)).readinto(handle)
 
     def put_if_absent(self, key, data):
         from azure.core.exceptions import ResourceExistsError  # present: see __init__
 
         try:
-            with self._errors():
+            with self._errors(self._name(key)):
                 self.container.upload_blob(self._name(key), data, overwrite=False)
         except ResourceExistsError:
             raise FileExistsError(key) from None
@@ -159,8 +171,10 @@ class _BlobObjects(_Objects):
             self.container.delete_blob(self._name(key))
 
     @contextlib.contextmanager
-    def _errors(self):
-        """Azure's storage errors as the emulator's: a clear line naming the container."""
+    def _errors(self, name: str = ""):
+        """Azure's storage errors as the emulator's: a clear line naming the object (or the
+        container), with what to check: the datastore's settings, or, for a public
+        container read anonymously, its URL and public access."""
         from azure.core.exceptions import (  # present: see __init__
             HttpResponseError,
             ResourceExistsError,
@@ -168,20 +182,88 @@ class _BlobObjects(_Objects):
             ServiceRequestError,
         )
 
+        url = f"{self.url}/{name}" if name else self.url
+        public = ("the container must allow anonymous access (public access: container, "
+                  "which also lets a folder be listed)")
         try:
             yield
         except ResourceExistsError:
             raise
         except ResourceNotFoundError as exc:
-            raise MissingObjectError(f"{self.url}: not found ({_first_line(exc)}); upload "
-                                     "it or fix the path") from None
+            hint = f"check the URL; {public}" if self.anonymous else "upload it or fix the path"
+            raise MissingObjectError(f"{url}: not found ({_first_line(exc)}); {hint}") from None
         except ServiceRequestError as exc:
-            raise StorageUnavailableError(f"{self.url} cannot be reached ({_first_line(exc)}); "
-                                        "check the datastore's account_url") from None
+            hint = "the URL and the network" if self.anonymous else "the datastore's account_url"
+            raise StorageUnavailableError(f"{url} cannot be reached ({_first_line(exc)}); "
+                                          f"check {hint}") from None
         except HttpResponseError as exc:
-            raise EmulatorError(f"{self.url} refused the request ({exc.status_code}: "
-                                f"{_first_line(exc)}); check the datastore's credentials") \
+            hint = public if self.anonymous else "check the datastore's credentials"
+            raise EmulatorError(f"{url} refused the request ({exc.status_code}: "
+                                f"{_first_line(exc)}); {hint}") from None
+        except (AttributeError, TypeError, ValueError) as exc:  # the SDK on another answer
+            raise EmulatorError(f"{url} did not answer as Azure Blob Storage does "
+                                f"({type(exc).__name__}: {_first_line(exc)}); check the URL; "
+                                "for one file on a web server pass --input-type uri_file") \
                 from None
+
+
+class _HttpObjects(_Objects):
+    """One file behind an http(s) URL, read with the standard library: it cannot be listed
+    or written. Keys are ``host[:port]/path``; the URL's query (a SAS token, a signature)
+    is kept in ``options["query"]`` and never shown."""
+
+    def __init__(self, store: RemoteStore):
+        self.store = store
+        self.query = store.options.get("query") or ""
+
+    def is_file(self, key):
+        with self._open(key):  # a GET, not a HEAD: signed URLs are often signed for GET only
+            return True
+
+    def find(self, prefix):
+        return []
+
+    def get(self, key, path):
+        with self._open(key) as response, open(path, "wb") as handle:
+            try:
+                shutil.copyfileobj(response, handle, 1 << 20)
+            except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+                raise StorageUnavailableError(f"{self._shown(key)}: the download broke off "
+                                              f"({exc or type(exc).__name__}); rerun the job") \
+                    from None
+
+    def put_if_absent(self, key, data):
+        raise NotSupportedError(f"{self._shown(key)}: http(s) URLs are read-only inputs; "
+                                "write to a local path or a datastore")
+
+    def delete(self, key):
+        raise NotSupportedError(f"{self._shown(key)}: http(s) URLs are read-only inputs")
+
+    def _shown(self, key: str) -> str:
+        return f"{self.store.protocol}://{key}"
+
+    @contextlib.contextmanager
+    def _open(self, key: str):
+        shown = self._shown(key)
+        url = f"{self.store.protocol}://{self.store.root}/{quote(key[len(self.store.root) + 1:])}"
+        request = urllib.request.Request(f"{url}?{self.query}" if self.query else url,
+                                         headers={"User-Agent": "batch-endpoint-emulator"})
+        try:
+            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code == 404:
+                raise MissingObjectError(f"{shown}: not found (HTTP 404 {exc.reason}); fix the "
+                                         "URL") from None
+            raise EmulatorError(f"{shown} refused the request (HTTP {exc.code} {exc.reason}); "
+                                "check the URL and that it can be read anonymously") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = (exc.reason if isinstance(exc, urllib.error.URLError) else exc) or \
+                type(exc).__name__
+            raise StorageUnavailableError(f"{shown} cannot be reached ({reason}); check the "
+                                          "URL and the network") from None
+        with response:
+            yield response
 
 
 def _first_line(error: Exception) -> str:
@@ -201,6 +283,29 @@ def _relative_keys(store: RemoteStore, base: str, keys: list[str]) -> list[str]:
                              "'..' or empty segments cannot be copied to a folder; rename it")
         relative.append(name)
     return relative
+
+
+def public_input(uri: str, input_type: str | None) -> tuple[RemoteStore, str, str]:
+    """An input on an http(s) URL as a store, the path in it and the input's type. A public
+    Azure Blob container's URL (a ``uri_folder``, or no type: a folder or a single blob) is
+    listed and read anonymously, as a datastore is; a ``uri_file`` on any URL is one object
+    streamed by the worker that scores it. A ``uri_folder`` elsewhere cannot be listed."""
+    blob = parse_blob_url(uri)
+    if blob is not None and input_type != "uri_file":
+        options = {"account_url": blob.account_url, "credential": blob.query or None}
+        return RemoteStore("azureblob", blob.container, options), blob.path, \
+            input_type or "uri_folder"
+    if input_type == "uri_folder":
+        raise InputError(f"{uri}: a uri_folder on an http(s) URL must be a public Azure Blob "
+                         "container's (https://<account>.blob.core.windows.net/<container>/"
+                         "<path>, or http://<ip>:<port>/<account>/<container>/<path> for "
+                         "Azurite), which can be listed; for one file pass --input-type uri_file")
+    parts = urlsplit(uri)
+    path = unquote(parts.path)
+    if not parts.hostname or not path.strip("/"):
+        raise InputError(f"{uri}: the URL names no file; pass the URL of the file to score")
+    return RemoteStore(parts.scheme.lower(), parts.netloc,
+                       {"query": parts.query} if parts.query else {}), path, "uri_file"
 
 
 def remote_store_for(body: dict) -> RemoteStore | None:
