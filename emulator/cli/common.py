@@ -77,14 +77,16 @@ def expand_option_prefixes(command: click.Command, ctx: click.Context,
     return expanded
 
 
-def az_command(group: click.Group, name: str, **settings: Any) -> Callable:
+def az_command(group: click.Group, name: str, own: tuple[str, ...] = (),
+               **settings: Any) -> Callable:
     """Register ``fn(service, **options)`` as ``group name``; its return value is rendered
-    (a ``Failed`` is rendered, then its error raised)."""
+    (a ``Failed`` is rendered, then its error raised). ``own``: global options the command
+    defines with a meaning of its own (``account set --subscription``)."""
 
     def decorator(fn: Callable) -> click.Command:
         @functools.wraps(fn)
         def callback(**kwargs: Any) -> None:
-            common = {key: kwargs.pop(key) for key in GLOBAL_NAMES}
+            common = {key: None if key in own else kwargs.pop(key) for key in GLOBAL_NAMES}
             service = open_service(workspace=common["workspace_name"],
                                    resource_group=common["resource_group"],
                                    subscription=common["subscription"])
@@ -98,7 +100,7 @@ def az_command(group: click.Group, name: str, **settings: Any) -> Callable:
             render(result, common["output"], common["query"])
 
         command = group.command(name, cls=AzCommand, **settings)(callback)
-        command.params.extend(_global_options())
+        command.params.extend(option for option in _global_options() if option.name not in own)
         return command
 
     return decorator

@@ -73,7 +73,7 @@ def account_list(service, all_):
     return [service.show_account()]
 
 
-@az_command(account, "set")
+@az_command(account, "set", own=("subscription",))
 @click.option("--name", "-n", "--subscription", "-s", "subscription", required=True,
               help="Subscription id (or name) that resource ids carry from now on.")
 def account_set(service, subscription):

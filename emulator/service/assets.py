@@ -204,7 +204,7 @@ class AssetOperations:
     def list_workspaces(self) -> list[dict]:
         """Every workspace of the home."""
         return [documents.workspace(Store(Workspace(self.workspace.home, name),
-                                          self.store.subscription, self.store.resource_group))
+                                          self.subscription, self.resource_group))
                 for name in self.workspace_names()]
 
     def workspace_names(self) -> list[str]:
@@ -215,7 +215,7 @@ class AssetOperations:
     def set_subscription(self, subscription: str) -> dict:
         """``az account set``: the subscription id resource ids carry from now on."""
         write_defaults(self.workspace.home, [f"subscription={subscription}"])
-        self.store = Store(self.workspace, subscription, self.store.resource_group)
+        self.subscription, self._store = subscription, None
         return self.show_account()
 
     def get_access_token(self, resource: str | None = None) -> dict:
@@ -223,7 +223,7 @@ class AssetOperations:
 
     def show_account(self) -> dict:
         user = settings.user()
-        return {"environmentName": "AzureCloud", "id": self.store.subscription,
+        return {"environmentName": "AzureCloud", "id": self.subscription,
                 "isDefault": True, "name": "batch-emulator", "state": "Enabled",
                 "tenantId": auth.TENANT_ID, "homeTenantId": auth.TENANT_ID,
                 "user": {"name": user, "type": "user"}}

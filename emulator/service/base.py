@@ -35,15 +35,23 @@ class ServiceBase:
         if not create and not self.workspace.exists():
             raise ResourceNotFoundError(f"workspace {self.workspace.name!r} does not exist in "
                                         f"{base.home}; any create command makes it")
-        self.store = Store(self.workspace,
-                           subscription or defaults.get("subscription") or auth.SUBSCRIPTION_ID,
-                           resource_group or defaults.get("group") or "local")
+        self.subscription = subscription or defaults.get("subscription") or auth.SUBSCRIPTION_ID
+        self.resource_group = resource_group or defaults.get("group") or "local"
+        self._store: Store | None = None
         self.warnings: list[str] = []
+
+    @property
+    def store(self) -> Store:
+        """The workspace's store, opened (and the workspace made) when first needed: commands
+        on the home (account, configure, login) leave no workspace behind."""
+        if self._store is None:
+            self._store = Store(self.workspace, self.subscription, self.resource_group)
+        return self._store
 
     @property
     def scope(self) -> Scope:
         """The subscription, resource group and workspace that ARM ids of this service name."""
-        return self.store.scope
+        return Scope(self.subscription, self.resource_group, self.workspace.name)
 
     def blob_store(self) -> RemoteStore | None:
         """``workspaceblobstore`` as a ``RemoteStore`` in Azurite while the home's Azurite runs

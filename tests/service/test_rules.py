@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulator.exceptions import ConflictError
+from emulator.exceptions import ConflictError, ResourceNotFoundError
 from emulator.service import BatchService
 from emulator.workspace.auth import MANAGEMENT_RESOURCE, issue_token
 from tests.helpers import run_cli, start_server, stop_server
@@ -123,3 +123,33 @@ def test_a_version_is_immutable_with_one_outcome(front, request):
     code, out, _ = run_cli("ml", "data", "show", "-n", name, "-v", "1",
                            env={"BATCH_EMULATOR_HOME": str(front.home)})
     assert code == 0 and json.loads(out)["path"].endswith("/first/")
+
+
+def test_a_deployment_needs_a_compute_that_exists(front, tmp_path):
+    env = {"BATCH_EMULATOR_HOME": str(front.home)}
+    assert run_cli("ml", "batch-endpoint", "create", "-n", "rules-ep", env=env)[0] == 0
+    if front.name == "rest":
+        token = issue_token(front.home, MANAGEMENT_RESOURCE)["accessToken"]
+        answer = httpx.put(f"{front.url}{WS}/batchEndpoints/rules-ep/deployments/rules-dp", timeout=60,
+                           headers={"Authorization": f"Bearer {token}"}, json={"properties": {
+                               "model": {"referenceType": "Id",
+                                         "assetId": f"{WS}/models/m/versions/1"},
+                               "compute": f"{WS}/computes/missing-cluster"}})
+        refused, message = answer.status_code == 404, answer.json()["error"]["message"]
+    else:
+        deployment = tmp_path / "deployment.yml"
+        deployment.write_text("name: rules-dp\nendpoint_name: rules-ep\ntype: model\nmodel: azureml:m:1\n"
+                              "compute: azureml:missing-cluster\n")
+        if front.name == "cli":
+            code, _, message = run_cli("ml", "batch-deployment", "create", "-f", str(deployment),
+                                       env=env)
+            refused = code == 3
+        else:
+            with pytest.raises(ResourceNotFoundError) as raised:
+                BatchService(home=front.home).create_deployment(str(deployment))
+            refused, message = True, str(raised.value)
+    assert refused, message
+    assert ("compute 'missing-cluster' of deployment 'rules-dp' does not exist in workspace "
+            "'default'; create it first: 'batch-emulator ml compute create -n missing-cluster "
+            "--type amlcompute'") in message
+    assert run_cli("ml", "batch-deployment", "list", "-e", "rules-ep", env=env)[1].strip() == "[]"
