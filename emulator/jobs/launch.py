@@ -7,11 +7,15 @@ runs, queued time included, so :func:`runner_alive` tells a live runner from a d
 the process that launched it, so it is held from the moment the job is in the store.
 At most ``settings.max_running_jobs()`` runner processes of a home run at once; the others
 wait for a slot, ``Queued``, and can be cancelled while they wait.
+
+The slots are ``filelock`` locks. The runner lock is a POSIX ``flock`` on purpose: it is the
+one lock that a child process inherits with its descriptor and that readers probe with a
+shared lock, which ``filelock`` cannot do; ``fcntl`` is imported where it is used, so the
+package imports on every platform.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -21,7 +25,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import IO
+
+from filelock import FileLock, Timeout
 
 from emulator import settings
 from emulator.engine.outputs import partial_path
@@ -136,6 +143,7 @@ def runner_alive(job_dir: str | Path) -> bool:
         handle = open(Path(job_dir) / RUNNER_LOCK, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return False
+    fcntl = _fcntl()
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -146,9 +154,18 @@ def runner_alive(job_dir: str | Path) -> bool:
 
 
 def _hold_lock(path: Path) -> IO:
+    fcntl = _fcntl()
     handle = open(path, "wb")  # noqa: SIM115 - held while the job runs
     fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
+
+
+def _fcntl() -> ModuleType:
+    # Imported here, not at the top: POSIX only, and the package must import everywhere
+    # (the runner lock needs flock: a lock inherited by the runner process, probed shared).
+    import fcntl
+
+    return fcntl
 
 
 def _spawn(workspace: Workspace, job_dir: Path, job_name: str, lock: IO) -> int:
@@ -168,20 +185,19 @@ def _spawn(workspace: Workspace, job_dir: Path, job_name: str, lock: IO) -> int:
     return process.pid
 
 
-def wait_for_slot(home: Path, job_dir: Path) -> IO | None:
+def wait_for_slot(home: Path, job_dir: Path) -> FileLock | None:
     """An exclusive lock on one of ``max_running_jobs()`` slot files, held until the runner
     exits; None when the job was cancelled while it waited."""
     slots = home / "runner-slots"
     slots.mkdir(parents=True, exist_ok=True)
     while True:
         for number in range(settings.max_running_jobs()):
-            handle = open(slots / f"slot-{number}.lock", "w")  # noqa: SIM115 - held for the run
+            slot = FileLock(slots / f"slot-{number}.lock")
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
+                slot.acquire(blocking=False)
+            except Timeout:
                 continue
-            return handle
+            return slot
         if cancel_requested(job_dir):
             return None
         time.sleep(SLOT_POLL_SECONDS)
