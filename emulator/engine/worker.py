@@ -25,6 +25,7 @@ from emulator.engine.tasks import (
     NOT_RUN,
     PROCESS_CRASHED,
     RUN_DONE,
+    RUN_EXCEPTION,
     RUN_TIMEOUT,
     Attempt,
     Lease,
@@ -33,6 +34,7 @@ from emulator.engine.tasks import (
     MiniBatchResult,
     ScoringContext,
 )
+from emulator.exceptions import EmulatorError
 from emulator.workspace import datastores
 
 INIT_TRIES_PER_SLOT = 3
@@ -228,7 +230,13 @@ def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
     while result.attempt_count < ctx.max_attempts:
         process = slot.ready_process()
         _record_start(ledger_path(ctx, lease), mini_batch.id)
-        attempt, rows = process.run(_local_files(ctx, mini_batch))
+        try:
+            files = _local_files(ctx, mini_batch)
+        except EmulatorError as exc:  # the store or URL failed: an attempt, retried like one
+            attempt, rows = Attempt(RUN_EXCEPTION, process.name, time.time(), 0.0, error=(
+                f"the input could not be downloaded: {exc}")), ""
+        else:
+            attempt, rows = process.run(files)
         if pool.aborted.is_set():
             return None
         result.attempts.append(attempt)

@@ -172,9 +172,9 @@ class _BlobObjects(_Objects):
 
     @contextlib.contextmanager
     def _errors(self, name: str = ""):
-        """Azure's storage errors as the emulator's: a clear line naming the object (or the
-        container), with what to check: the datastore's settings, or, for a public
-        container read anonymously, its URL and public access."""
+        """Azure's storage errors as the emulator's: a clear line naming the datastore's
+        container and what to check in it, or, for a public container read anonymously, the
+        URL as given and its public access."""
         from azure.core.exceptions import (  # present: see __init__
             HttpResponseError,
             ResourceExistsError,
@@ -182,7 +182,7 @@ class _BlobObjects(_Objects):
             ServiceRequestError,
         )
 
-        url = f"{self.url}/{name}" if name else self.url
+        url = f"{self.url}/{name}" if name and self.anonymous else self.url  # the URL given
         public = ("the container must allow anonymous access (public access: container, "
                   "which also lets a folder be listed)")
         try:

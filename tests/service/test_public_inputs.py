@@ -10,6 +10,7 @@ invoke``) and REST (``POST <scoring_uri>``: a GA ``InputData`` with a type, the 
 
 from __future__ import annotations
 
+import csv
 import functools
 import http.server
 import json
@@ -44,6 +45,7 @@ class WebServer:
     url: str
     folder: Path
     requests: list[str]  # the request paths (with their query) the server saw
+    budgets: dict[str, int]  # path: how many more GETs it answers before a 404
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,17 @@ def web_server(tmp_path_factory) -> Iterator[WebServer]:
     (folder / "nytaxi" / "taxi-tip-data.csv").write_bytes(TAXI)
     (folder / "taxi-tip-data.csv").write_bytes(TAXI)
     seen: list[str] = []
+    budgets: dict[str, int] = {}
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
             seen.append(self.path)
+            path = self.path.split("?", 1)[0]
+            if path in budgets:
+                budgets[path] -= 1
+                if budgets[path] < 0:
+                    self.send_error(404)
+                    return
             super().do_GET()
 
         def log_message(self, *args):
@@ -68,7 +77,7 @@ def web_server(tmp_path_factory) -> Iterator[WebServer]:
         ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield WebServer(f"http://127.0.0.1:{server.server_address[1]}", folder, seen)
+    yield WebServer(f"http://127.0.0.1:{server.server_address[1]}", folder, seen, budgets)
     server.shutdown()
     server.server_close()
     thread.join(10)
@@ -131,8 +140,10 @@ class Refused(Exception):
 class Finished:
     status: str
     total: int
+    failed: int
     rows: list[str]  # the results file's lines, sorted
     error: str | None
+    report: dict[str, dict[str, str]]  # processed_mini-batches.csv by mini-batch id
 
 
 class Front:
@@ -160,10 +171,16 @@ class Front:
             return document if document["status"] in TERMINAL else None
 
         document = wait_for(ended, JOB_TIMEOUT, f"job {name} to end")
-        output = document["properties"]["output_file"]
+        properties = document["properties"]
+        output = properties["output_file"]
         rows = sorted(Path(output).read_text().splitlines()) if output else []
-        return Finished(document["status"], int(document["properties"]["files_total"]), rows,
-                        (document.get("error") or {}).get("message"))
+        report = Path(properties["job_folder"], "logs", "sys", "job_report",
+                      "processed_mini-batches.csv")
+        with open(report, newline="") as file:
+            by_id = {row["Mini-batch Id"]: row for row in csv.DictReader(file)}
+        return Finished(document["status"], int(properties["files_total"]),
+                        int(properties["files_failed"]), rows,
+                        (document.get("error") or {}).get("message"), by_id)
 
 
 class PythonFront(Front):
@@ -314,6 +331,23 @@ def test_a_file_on_any_url_is_streamed_to_the_worker(front, web_server, make_dep
     assert finished.total == 1
     assert finished.rows == [f"taxi-tip-data.csv: {len(TAXI)}"]
     assert f"/{path}?sig={token}" in web_server.requests  # the query is kept
+
+
+def test_a_download_that_fails_on_the_worker_is_a_failed_attempt_naming_the_url(
+        front, web_server, make_deployment):
+    name = f"gone-{uuid.uuid4().hex[:8]}.csv"
+    (web_server.folder / name).write_bytes(TAXI)
+    web_server.budgets[f"/{name}"] = 2  # invoke's check and the job's listing; not the worker
+    deployment = make_deployment("succeed_list.py", max_retries=1)
+    finished = front.run(deployment, f"{web_server.url}/{name}", "uri_file")
+
+    assert finished.failed == 1 and finished.total == 1, finished
+    assert web_server.requests.count(f"/{name}") == 4  # two attempts, each tried to download
+    assert finished.report["0"]["Status"] == "RUN_EXCEPTION"
+    assert finished.report["0"]["Attempts"] == "2"
+    assert finished.report["0"]["Error Message"] == (
+        f"the input could not be downloaded: {web_server.url}/{name}: not found (HTTP 404 "
+        "Not Found); fix the URL")
 
 
 def test_a_public_blob_file_is_a_uri_file(front, public_blob, make_deployment):
