@@ -38,7 +38,8 @@ from emulator.workspace.datastores import RemoteStore
 @dataclass(frozen=True)
 class Location:
     """Where a job reads its input or writes its output: a local ``path``, or keys under
-    ``prefix`` in an object ``store`` (a ``RemoteStore`` as a dict, so a plan stays JSON).
+    ``prefix`` in an object ``store`` (a ``RemoteStore`` as a dict, so a plan stays JSON): a
+    datastore, a public Azure Blob container or, for an input, the file behind an http(s) URL.
     An output on an object store also has a local ``path``: the staging folder it is
     published from. ``uri`` is the location as the user gave it."""
 

@@ -216,8 +216,9 @@ class InvokeOperations:
             location = self._location(target)
         if location.store is not None:
             if not datastores.exists(location.remote, location.prefix):
-                raise InputError(f"input {given} does not exist in its datastore; upload the "
-                                 "data or fix the path")
+                where = "at its URL" if is_http_url(target) else "in its datastore"
+                raise InputError(f"input {given} does not exist {where}; upload the data or "
+                                 "fix the path")
             return Location(given, store=location.store, prefix=location.prefix), \
                 input_type or "uri_folder"
         path = Path(os.path.realpath(location.path))  # never raises, even on a link loop

@@ -417,6 +417,17 @@ def test_a_missing_file_on_a_web_server_is_refused(front, web_server, make_deplo
     assert error.message.startswith(f"{uri}: not found (HTTP 404")
 
 
+def test_a_missing_folder_of_a_public_container_is_refused(front, public_blob,
+                                                           make_deployment):
+    uri = public_blob.url("sampledata", "nothing-here")
+    error = refused(front, make_deployment("succeed_list.py"), uri, "uri_folder")
+
+    assert error.is_a(InputError)
+    assert error.message.startswith("input ")  # as given: Python's folder: prefix stays
+    assert error.message.endswith(f"{uri} does not exist at its URL; upload the data or fix "
+                                  "the path")
+
+
 def test_a_private_container_is_refused_naming_public_access(front, public_blob,
                                                              make_deployment):
     uri = public_blob.url("private", "mnist")
