@@ -16,15 +16,18 @@ Installed with the package (entry point ``pytest11``). Fixtures:
 ``batch_emulator_deployment`` (function scope, ``Path``; default ``<rootdir>/deployment.yml``)
     The YAML ``deploy()`` and ``score_mini_batch`` use when given none; override it.
 ``batch_emulator_cluster`` (session scope, ``ClusterInfo``)
-    The cluster every job of the session runs on, chosen by ``--batch-emulator-cluster``:
-    ``local`` (default, a LocalCluster of ``batch_emulator_workers`` workers), ``inprocess``
-    (scoring in the pytest process, for debuggers and coverage; cannot kill a hung run()), or
-    ``tcp://host:port`` (an existing scheduler).
+    The cluster every job of the session runs on, chosen by ``--batch-emulator-cluster``
+    (else the ini option ``batch_emulator_cluster``): ``local`` (default, a LocalCluster of
+    ``batch_emulator_workers`` workers), ``inprocess`` (scoring in the pytest process, for
+    debuggers and coverage; cannot kill a hung run()), or ``tcp://host:port`` (an existing
+    scheduler). Any other value is a usage error when the session starts.
 ``batch_emulator_workers`` (session scope, ``int``, default 2)
     Workers of the local cluster; override to change.
 
 Markers: ``batch_emulator_cluster`` (the test needs real scoring processes: skipped with
-``--batch-emulator-cluster=inprocess``) and ``batch_emulator_slow`` (hits real timeouts).
+``--batch-emulator-cluster=inprocess``) and ``batch_emulator_slow(timeout=600)`` (the test's
+jobs take long, real run() timeouts and retries: ``invoke`` waits up to ``timeout`` seconds
+for them instead of 120).
 When a test fails, its report gets a "batch emulator jobs" section with every failed job.
 """
 
@@ -38,6 +41,9 @@ from pathlib import Path
 import pytest
 
 INPROCESS = "inprocess"
+LOCAL = "local"
+EXTERNAL_SCHEMES = ("tcp://", "tls://", "inproc://")
+SLOW_DEADLINE = 600.0  # seconds invoke() waits in a batch_emulator_slow test (else 120)
 
 
 @dataclass(frozen=True)
@@ -52,21 +58,37 @@ class ClusterInfo:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("batch-emulator", "Azure ML batch endpoint emulator")
-    group.addoption("--batch-emulator-cluster", default="local", metavar="MODE",
-                    help="local (default): a Dask LocalCluster for the session; inprocess: "
-                         "score in the pytest process (debuggers, coverage; a hung run() "
-                         "cannot be killed); tcp://host:port: an existing Dask scheduler.")
+    help_text = ("local (default): a Dask LocalCluster for the session; inprocess: score in "
+                 "the pytest process (debuggers, coverage; a hung run() cannot be killed); "
+                 "tcp://host:port: an existing Dask scheduler.")
+    group.addoption("--batch-emulator-cluster", default=None, metavar="MODE",
+                    help=help_text + " Overrides the ini option batch_emulator_cluster.")
+    parser.addini("batch_emulator_cluster", "the batch emulator's cluster when "
+                  "--batch-emulator-cluster is not given: " + help_text, default=LOCAL)
+
+
+def cluster_mode(config: pytest.Config) -> str:
+    """``--batch-emulator-cluster``, else the ini option ``batch_emulator_cluster``."""
+    given = config.getoption("--batch-emulator-cluster")
+    return (given if given is not None else config.getini("batch_emulator_cluster")).strip()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "batch_emulator_cluster: needs real scoring processes "
                                        "(kills, crashes); skipped with "
                                        "--batch-emulator-cluster=inprocess")
-    config.addinivalue_line("markers", "batch_emulator_slow: waits for real run() timeouts")
+    config.addinivalue_line("markers", "batch_emulator_slow(timeout=600): the test's jobs take "
+                                       "long (real run() timeouts, retries); batch_emulator."
+                                       "invoke() waits up to timeout seconds instead of 120")
+    mode = cluster_mode(config)
+    if mode not in (LOCAL, INPROCESS) and not mode.startswith(EXTERNAL_SCHEMES):
+        where = "--batch-emulator-cluster" if config.getoption("--batch-emulator-cluster") \
+            is not None else "the ini option batch_emulator_cluster"
+        raise pytest.UsageError(f"{where}={mode!r}: use local, inprocess or tcp://host:port")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    mode = item.config.getoption("--batch-emulator-cluster")
+    mode = cluster_mode(item.config)
     if mode == INPROCESS and item.get_closest_marker("batch_emulator_cluster"):
         pytest.skip("needs real scoring processes; --batch-emulator-cluster=inprocess cannot "
                     "kill a hung run() or survive a crash")
@@ -82,13 +104,10 @@ def batch_emulator_workers() -> int:
 def batch_emulator_cluster(request: pytest.FixtureRequest,
                            batch_emulator_workers: int) -> Iterator[ClusterInfo]:
     """The Dask cluster shared by every job of the session."""
-    mode = request.config.getoption("--batch-emulator-cluster")
-    if mode.startswith(("tcp://", "tls://", "inproc://")):
+    mode = cluster_mode(request.config)  # checked when the session started
+    if mode.startswith(EXTERNAL_SCHEMES):
         yield ClusterInfo("external", mode)
         return
-    if mode not in ("local", INPROCESS):
-        raise pytest.UsageError(f"--batch-emulator-cluster={mode!r}: use local, inprocess or "
-                                "tcp://host:port")
     # Here, not at the top: pytest loads this plugin in every run of every project that has
     # the emulator installed; only sessions using the fixtures pay for Dask.
     import dask
@@ -118,15 +137,17 @@ def batch_emulator_deployment(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def batch_emulator(batch_emulator_cluster: ClusterInfo, batch_emulator_deployment: Path,
-                   tmp_path: Path):
+def batch_emulator(request: pytest.FixtureRequest, batch_emulator_cluster: ClusterInfo,
+                   batch_emulator_deployment: Path, tmp_path: Path):
     """An isolated emulator for this test (its own home under tmp_path)."""
     from emulator.testing.harness import BatchEmulator  # the engine, for tests that use it
 
+    slow = request.node.get_closest_marker("batch_emulator_slow")
+    deadline = {"wait_timeout": float(slow.kwargs.get("timeout", SLOW_DEADLINE))} if slow else {}
     return BatchEmulator(home=tmp_path / "batch-emulator-home",
                          scheduler_address=batch_emulator_cluster.scheduler_address,
                          in_process=batch_emulator_cluster.in_process,
-                         default_deployment=batch_emulator_deployment)
+                         default_deployment=batch_emulator_deployment, **deadline)
 
 
 @pytest.fixture

@@ -85,3 +85,82 @@ def test_a_failing_run_shows_the_users_own_traceback(pytester, user_repo):
         '*raise KeyError("chol column missing in " + path)',
     ])
     assert "bootstrap.py" not in result.stdout.str()
+
+
+# ------------------------------------------------------------------------------ options
+
+
+FIXTURE_TESTS = """
+def test_one(batch_emulator):
+    pass
+
+def test_two(batch_emulator):
+    pass
+
+def test_three(score_mini_batch):
+    pass
+"""
+
+
+def test_a_bogus_cluster_is_one_usage_error_at_session_start(pytester):
+    pytester.makepyfile(FIXTURE_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           "--batch-emulator-cluster=bogus")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if "bogus" in line]
+    assert errors == ["ERROR: --batch-emulator-cluster='bogus': use local, inprocess or "
+                      "tcp://host:port"]
+    assert "passed" not in result.stdout.str() and "error" not in result.stdout.str()
+
+
+def test_the_ini_option_chooses_the_cluster_and_the_command_line_wins(pytester):
+    pytester.makeini("[pytest]\nbatch_emulator_cluster = inprocess\n")
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.batch_emulator_cluster
+        def test_needs_processes():
+            pass
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(skipped=1)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                  "--batch-emulator-cluster=local").assert_outcomes(passed=1)
+
+
+def test_a_bogus_ini_option_is_a_usage_error_naming_the_ini_option(pytester):
+    pytester.makeini("[pytest]\nbatch_emulator_cluster = nowhere\n")
+    pytester.makepyfile(FIXTURE_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: the ini option batch_emulator_cluster='nowhere': use "
+                                 "local, inprocess or tcp://host:port"])
+
+
+def test_the_slow_marker_gives_invoke_a_longer_deadline(pytester):
+    """An existing scheduler's address: the fixture starts no cluster (nothing connects here)."""
+    pytester.makepyfile("""
+        import pytest
+
+        def test_default(batch_emulator):
+            assert batch_emulator.wait_timeout == 120
+
+        @pytest.mark.batch_emulator_slow
+        def test_slow(batch_emulator):
+            assert batch_emulator.wait_timeout == 600
+
+        @pytest.mark.batch_emulator_slow(timeout=900)
+        def test_slower(batch_emulator):
+            assert batch_emulator.wait_timeout == 900
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers",
+                                           "--batch-emulator-cluster=tcp://127.0.0.1:9")
+    result.assert_outcomes(passed=3)
+
+
+def test_the_markers_are_registered_with_what_they_do(pytester):
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines([
+        "@pytest.mark.batch_emulator_cluster: needs real scoring processes*",
+        "@pytest.mark.batch_emulator_slow(timeout=600): the test's jobs take long*invoke() waits "
+        "up to timeout seconds instead of 120",
+    ])
