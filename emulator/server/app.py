@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emulator import __version__
-from emulator.exceptions import EmulatorError
+from emulator.exceptions import EmulatorError, NotSupportedError
 from emulator.server import (
     asset_routes,
     control_plane,
@@ -132,8 +132,10 @@ def _answer_errors_as_azure_does(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        codes = {404: "NotFound", 405: "MethodNotAllowed"}
-        return error(exc.status_code, codes.get(exc.status_code, "Error"), str(exc.detail))
+        if exc.status_code in (404, 405):  # no route has this path, or not this method
+            return error(exc.status_code, NotSupportedError.code, _unsupported(request),
+                         exc.headers)
+        return error(exc.status_code, "Error", str(exc.detail), exc.headers)
 
     @app.exception_handler(json.JSONDecodeError)
     async def bad_json(request: Request, exc: json.JSONDecodeError):
@@ -142,6 +144,20 @@ def _answer_errors_as_azure_does(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+
+
+ARM_WORKSPACE = "/providers/Microsoft.MachineLearningServices/workspaces/"
+
+
+def _unsupported(request: Request) -> str:
+    """What a request the emulator has no route for asked, named by its method and ARM
+    resource path (the part after the workspace): Azure serves it, the emulator does not."""
+    path = request.url.path
+    _, found, rest = path.partition(ARM_WORKSPACE)
+    what = rest.partition("/")[2] if found and "/" in rest else path
+    return (f"not supported by the emulator: {request.method} {what}. It serves batch "
+            "endpoints, their deployments and jobs, and the assets, datastores and computes "
+            f"they use; its routes are listed at {str(request.base_url).rstrip('/')}/docs")
 
 
 def _openapi(app: FastAPI) -> dict:

@@ -35,10 +35,11 @@ async def invoke(request: Request, endpoint: str,
     outputFileName) or the GA body (properties.InputData / OutputData)."""
     body = await json_body(request)
     svc = service(request)
+    deployment = azureml_model_deployment or None
+    svc.invoke_deployment(endpoint, deployment)  # no deployment: said before the inputs
     arguments = translate.invoke_in(body)
     document = await run_in_threadpool(  # lists the input, checks the output
-        lambda: svc.invoke(endpoint, deployment_name=azureml_model_deployment or None,
-                           **arguments))
+        lambda: svc.invoke(endpoint, deployment_name=deployment, **arguments))
     return translate.batch_job_out(document, endpoint_id(svc, endpoint))
 
 

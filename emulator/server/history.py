@@ -1,7 +1,9 @@
 """The regional routes Azure's SDK follows a job with. ``jobs.stream``: run details with the
 job's log as a log file, and the log itself (fetched without a token, as Azure's SAS URLs).
-``jobs.download``: the job's one child run (the scoring step), its ``score`` output as a data
-asset id, and that id resolved to the output folder's datastore URI."""
+``jobs.download``: the job's one child run (the scoring step, ``<job>-batchscoring``), its
+``score`` output as a data asset id, and that id resolved to the output folder's datastore URI.
+``jobs.list(parent_job_name=)`` reads the children as runs, with their times; the step can be
+got, streamed and downloaded like its job (its ARM shape is served by ``control_plane``)."""
 
 from __future__ import annotations
 
@@ -14,23 +16,29 @@ from fastapi.responses import PlainTextResponse
 from emulator.exceptions import ResourceNotFoundError
 from emulator.model.timestamps import iso_time
 from emulator.model.uris import parse_datastore_uri
-from emulator.server import security
-from emulator.server.control_plane import json_body
+from emulator.server import security, translate
+from emulator.server.control_plane import job_or_step, json_body
 from emulator.service import BatchService, JobRecord
 
 WORKSPACE = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
              "Microsoft.MachineLearningServices/workspaces/{workspace}")
 RUNS = "/history/v1.0" + WORKSPACE + "/runs/{run}"
-SCORING_STEP = "-batchscoring"  # the child run's name: the job's name and this
+SCORING_STEP = translate.SCORING_STEP
 OUTPUT_ASSET = re.compile(r"^azureml://locations/[^/]+/workspaces/(?P<workspace>[^/]+)/data/"
                           r"azureml_(?P<run>.+)_output_data_score/versions/1$")
 router = APIRouter(include_in_schema=False)
 EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 
 
+def _service(request: Request, workspace: str) -> BatchService:
+    return BatchService(home=request.app.state.home, workspace=workspace, create=False)
+
+
 def _record(request: Request, workspace: str, run: str) -> JobRecord:
-    svc = BatchService(home=request.app.state.home, workspace=workspace, create=False)
-    return svc.job_record(run)  # reconciles a dead runner, raises for an unknown job
+    """The record of the job ``run`` names, itself or as its scoring step."""
+    svc = _service(request, workspace)
+    document, _ = job_or_step(svc, run)  # reconciles a dead runner, raises for an unknown job
+    return svc.job_record(document["name"])
 
 
 @router.get(RUNS + "/details", dependencies=[Depends(security.either_plane)])
@@ -39,7 +47,7 @@ def run_details(request: Request, subscription: str, resource_group: str, worksp
     record = _record(request, workspace, run)
     base = str(request.base_url).rstrip("/")
     details = {
-        "runId": record.name, "status": record.status, "target": "batch-emulator",
+        "runId": run, "status": record.status, "target": "batch-emulator",
         "startTimeUtc": record.start_time and iso_time(record.start_time),
         "endTimeUtc": record.end_time and iso_time(record.end_time),
         "logFiles": {EXECUTION_LOG: f"{base}/joblogs/{workspace}/{run}"},
@@ -52,16 +60,20 @@ def run_details(request: Request, subscription: str, resource_group: str, worksp
     return details
 
 
+@router.get(RUNS, dependencies=[Depends(security.either_plane)])
+def get_run(request: Request, subscription: str, resource_group: str, workspace: str,
+            run: str) -> dict:
+    """A job or its scoring step as a run (what the SDK reads for a pipeline's child)."""
+    document, step = job_or_step(_service(request, workspace), run)
+    return translate.run_out(document, step)
+
+
 @router.get(RUNS + "/children", dependencies=[Depends(security.either_plane)])
 def run_children(request: Request, subscription: str, resource_group: str, workspace: str,
                  run: str) -> dict:
-    record = _record(request, workspace, run)
-    return {"value": [{
-        "runId": record.name + SCORING_STEP, "parentRunId": record.name,
-        "rootRunId": record.name, "displayName": "batchscoring", "status": record.status,
-        "runType": "azureml.StepRun", "target": "batch-emulator",
-        "experimentId": record.endpoint_name, "tags": {}, "properties": {},
-    }], "nextLink": None}
+    """A job's one child, its scoring step; the step has none."""
+    document, step = job_or_step(_service(request, workspace), run)
+    return {"value": [] if step else [translate.run_out(document, step=True)], "nextLink": None}
 
 
 @router.post("/history/v1.0" + WORKSPACE + "/rundata",
@@ -70,13 +82,13 @@ async def run_data(request: Request, subscription: str, resource_group: str,
                    workspace: str) -> dict:
     """A scoring step's outputs: ``score``, as a data asset id ``batchGetResolvedUris`` knows."""
     child = str((await json_body(request)).get("runId") or "")
-    record = _record(request, workspace, child.removesuffix(SCORING_STEP))
+    document, step = job_or_step(_service(request, workspace), child)
     outputs = {}
-    if child.endswith(SCORING_STEP):
+    if step:
         outputs["score"] = {"assetId": f"azureml://locations/local/workspaces/{workspace}/data/"
-                                       f"azureml_{record.name}_output_data_score/versions/1",
+                                       f"azureml_{document['name']}_output_data_score/versions/1",
                             "type": "uri_folder"}
-    return {"runMetadata": {"runId": child, "status": record.status, "outputs": outputs}}
+    return {"runMetadata": {"runId": child, "status": document["status"], "outputs": outputs}}
 
 
 @router.post("/data/v1.0" + WORKSPACE + "/dataversion/batchGetResolvedUris",

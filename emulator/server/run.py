@@ -23,17 +23,19 @@ def serve(host: str, port: int, workspace: str | None = None,
 
     from emulator.server.app import create_app
 
+    home = home_operations.resolve_home()
+    workspace = home_operations.open_workspace(home, workspace)
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
-    home = home_operations.resolve_home()
     ssl: dict = {}
     if azure_compatible:
         ca, cert, key = home_operations.certificates(home)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     url = f"{'https' if azure_compatible else 'http'}://{shown}:{bound}"
     home_operations.record_server(home, url)
-    click.echo(f"batch-emulator serving {home} at {url} (Ctrl+C to stop)", err=True)
+    click.echo(f"batch-emulator serving workspace {workspace!r} of {home} at {url} (Ctrl+C to "
+               "stop)", err=True)
     if azure_compatible:
         click.echo(f"export REQUESTS_CA_BUNDLE={ca}\n"
                    f"export ARM_CLOUD_METADATA_URL={url}/metadata/endpoints?api-version=2019-05-01"

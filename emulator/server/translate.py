@@ -199,21 +199,42 @@ def _asset_id(scope: Scope, kind: str, value: Any) -> str | None:
 # ----------------------------------------------------------------------------- jobs
 
 
-def job_out(document: Mapping) -> dict:
-    """A batch job as ARM's jobs API shows it (a pipeline job with the batch tags)."""
+SCORING_STEP = "-batchscoring"  # a batch job's one child run, its scoring step: <job>SCORING_STEP
+
+
+def scoring_step_of(name: str) -> str | None:
+    """The job whose scoring step ``name`` names, or None when it names none."""
+    parent = name.removesuffix(SCORING_STEP)
+    return parent if parent and parent != name else None
+
+
+def job_system_data(document: Mapping) -> dict:
+    context = document["creation_context"]
+    return {"createdAt": context["created_at"], "createdBy": context["created_by"],
+            "createdByType": "User", "lastModifiedAt": context.get("last_modified_at"),
+            "lastModifiedBy": context.get("last_modified_by"), "lastModifiedByType": "User"}
+
+
+def job_out(document: Mapping, step: bool = False) -> dict:
+    """A batch job as ARM's jobs API shows it (a pipeline job with the batch tags); with
+    ``step``, its scoring step: the child run whose ``score`` output the notebooks download
+    (without the batch tags, so the SDK downloads the named output itself)."""
+    name, tags = document["name"], {"azureml.batchrun": "true",
+                                    "azureml.jobtype": "azureml.batchjob"}
+    properties = document["properties"]
+    if step:
+        name, tags = name + SCORING_STEP, {}
+        properties = {**properties, "azureml.parentrunid": document["name"]}
     return {
-        "id": document["id"], "name": document["name"],
+        "id": document["id"] + (SCORING_STEP if step else ""), "name": name,
         "type": f"{PROVIDER}/workspaces/jobs",
-        "systemData": {"createdAt": document["creation_context"]["created_at"],
-                       "createdBy": document["creation_context"]["created_by"],
-                       "createdByType": "User"},
+        "systemData": job_system_data(document),
         "properties": {
             "jobType": "Pipeline", "status": document["status"],
-            "displayName": document["display_name"],
+            "displayName": "batchscoring" if step else document["display_name"],
             "experimentName": document["experiment_name"],
-            "tags": {"azureml.batchrun": "true", "azureml.jobtype": "azureml.batchjob",
-                     **(document.get("tags") or {})},
-            "properties": document["properties"],
+            "tags": {**tags, **(document.get("tags") or {})},
+            "properties": properties,
             "services": {"Studio": {"endpoint": document["services"]["Studio"]["endpoint"],
                                     "jobServiceType": "Studio"}},
             "inputs": {name: {"jobInputType": "uri_folder" if i["type"] == "uri_folder"
@@ -224,6 +245,25 @@ def job_out(document: Mapping) -> dict:
             "jobs": {},
             **({"error": document["error"]} if "error" in document else {}),
         },
+    }
+
+
+def run_out(document: Mapping, step: bool = False) -> dict:
+    """A job, or its scoring step, as run history shows a run (``jobs.list(parent_job_name=)``
+    reads ``creation_context`` from its times)."""
+    name = document["name"]
+    user = {"userName": document["creation_context"]["created_by"]}
+    return {
+        "runId": name + SCORING_STEP if step else name,
+        "parentRunId": name if step else None, "rootRunId": name,
+        "displayName": "batchscoring" if step else document["display_name"],
+        "status": document["status"], "runType": "azureml.StepRun" if step else
+        "azureml.PipelineRun", "target": "batch-emulator",
+        "experimentId": document["experiment_name"], "tags": {}, "properties": {},
+        "createdUtc": document["creation_context"]["created_at"], "createdBy": user,
+        "lastModifiedUtc": document["creation_context"].get("last_modified_at"),
+        "lastModifiedBy": user, "startTimeUtc": document.get("start_time"),
+        "endTimeUtc": document.get("end_time"),
     }
 
 

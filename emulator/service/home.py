@@ -27,6 +27,15 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return Workspace.open(home).home
 
 
+def open_workspace(home: Path, workspace: str | None = None) -> str:
+    """The name of the workspace a server serves (the one named, else the configured default),
+    created if it is new: in Azure it exists before the SDK's first call, which is a read."""
+    # Imported here: the service's operations pull in the engine, which this module avoids.
+    from emulator.service.operations import BatchService
+
+    return BatchService(home=home, workspace=workspace).workspace.name
+
+
 def issue_token(home: Path, resource: str = MANAGEMENT_RESOURCE,
                 lifetime: int = auth.TOKEN_LIFETIME_SECONDS) -> dict:
     """``az account get-access-token``'s answer, signed with the home's key."""

@@ -50,15 +50,7 @@ class InvokeOperations:
                set_values: Iterable[str] = (), inputs_file: str | None = None,
                environment_variables: Mapping[str, str] | None = None) -> dict:
         """Start a job on the endpoint's default (or the named) deployment; return at once."""
-        endpoint = self._endpoint(endpoint_name)
-        deployment_name = deployment_name or (endpoint.get("defaults") or {}).get(
-            "deployment_name")
-        if not deployment_name:
-            raise ValidationError(NO_ROUTE)
-        body = self.store.get("deployment", deployment_name, parent=endpoint["name"])
-        if body is None:
-            raise ResourceNotFoundError(f"Deployment name {deployment_name} not found for this "
-                                        f"endpoint ({endpoint['name']}); see 'batch-deployment list'")
+        body = self.invoke_deployment(endpoint_name, deployment_name)
         overrides, input, input_type, output_path = self._invoke_overrides(
             set_values, input, input_type, output_path, inputs_file)
         _add_overrides(overrides, mini_batch_size, instance_count, environment_variables)
@@ -75,6 +67,21 @@ class InvokeOperations:
         document, _ = self._start(request, input_type, body.get("compute"),
                                   in_thread=self.jobs_in_threads)
         return document
+
+    def invoke_deployment(self, endpoint_name: str, deployment_name: str | None = None) -> dict:
+        """The deployment an invoke of the endpoint runs on: the named one, else the default.
+        Checked before anything about inputs, as Azure does: an endpoint without a deployment
+        says so, whatever the inputs (the REST front asks first, then reads the body)."""
+        endpoint = self._endpoint(endpoint_name)
+        deployment_name = deployment_name or (endpoint.get("defaults") or {}).get(
+            "deployment_name")
+        if not deployment_name:
+            raise ValidationError(NO_ROUTE)
+        body = self.store.get("deployment", deployment_name, parent=endpoint["name"])
+        if body is None:
+            raise ResourceNotFoundError(f"Deployment name {deployment_name} not found for this "
+                                        f"endpoint ({endpoint['name']}); see 'batch-deployment list'")
+        return body
 
     def start_job(self, deployment: str | Path | BatchDeployment, input: str | Path, *,
                   output_path: str | Path | None = None, job_name: str | None = None,

@@ -31,8 +31,10 @@ class UploadOperations:
         store = self.blob_store()
         if store is None:
             raise StorageUnavailableError(
-                f"{DEFAULT_DATASTORE} needs Azurite, and this home's is not running; start "
-                f"'batch-emulator serve --azure-compatible' ({azurite.INSTALL_HINT})")
+                f"{DEFAULT_DATASTORE} needs Azurite, which is not running for this home: "
+                "'batch-emulator serve --azure-compatible' starts it when it finds azurite-blob "
+                f"(its first lines say whether it did); {azurite.INSTALL_HINT}, then restart "
+                "the server")
         return store
 
     def start_pending_upload(self) -> dict:

@@ -1,7 +1,8 @@
 """Run by tests/server/test_azure_sdk.py in its own process: the official azure-ai-ml SDK,
 unmodified, against ``batch-emulator serve --azure-compatible`` (environment exported as the
 server printed it). The flow of docs' batch endpoint tutorial: endpoint, a ModelBatchDeployment
-from local folders, default, invoke on a local folder, get, stream, download, list_jobs.
+from local folders, default, invoke on a local folder, get, stream, download, list_jobs, then
+the scoring child job (list, get, stream, download) and two calls the emulator does not serve.
 
 Arguments: the seed's mnist folder, a download folder, another home (for a stranger's token);
 or ``list <endpoint>`` for the names of an endpoint's jobs; or ``stream <endpoint> <folder>``
@@ -97,6 +98,23 @@ seen["status"] = status
 ml.jobs.stream(job.name)  # prints RunId, Web View and the Execution Summary
 ml.jobs.download(job.name, download_path=download_path)
 seen["endpoint_jobs"] = [j.name for j in ml.batch_endpoints.list_jobs("sdk-ep")]
+# Microsoft's notebooks follow the scoring step, the job's one child, and download its output.
+child = list(ml.jobs.list(parent_job_name=job.name))[0]  # noqa: RUF015 (the notebooks' words)
+parent = ml.jobs.get(job.name)
+seen["times"] = [str(t) for t in (child.creation_context.created_at,
+                                   child.creation_context.last_modified_at,
+                                   parent.creation_context.created_at,
+                                   parent.creation_context.last_modified_at)]
+seen["child"] = [child.name, str(ml.jobs.get(child.name).status)]
+ml.jobs.stream(child.name)
+ml.jobs.download(name=child.name, download_path=f"{download_path}-child", output_name="score")
+for unsupported in (lambda: ml.online_endpoints.get("an-online-endpoint"),
+                    lambda: ml.compute.begin_delete("batch-cluster").result()):
+    try:
+        unsupported()
+        seen.setdefault("unsupported", []).append("accepted")
+    except HttpResponseError as error:
+        seen.setdefault("unsupported", []).append([error.status_code, error.message])
 seen["seconds"] = round(time.monotonic() - started, 2)
 
 stranger = MLClient(EmulatorCredential(other_home), "00000000-0000-0000-0000-000000000000",

@@ -16,23 +16,36 @@ import pytest
 pytest.importorskip("azure.ai.ml", reason="needs azure-ai-ml (the test extras pin it)")
 httpx = pytest.importorskip("httpx")
 
-from emulator.azure import AzureCompatibleServer  # noqa: E402
+from emulator.azure import AzureCompatibleServer, EmulatorCredential  # noqa: E402
 from emulator.workspace import azurite  # noqa: E402
-from tests.helpers import require_azurite, run_cli  # noqa: E402
+from tests.helpers import REPO_AZURITE, require_azurite, run_cli  # noqa: E402
+from tests.server.conftest import WS  # noqa: E402
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 HERE = Path(__file__).resolve().parent
 pytestmark = [pytest.mark.azure_sdk, pytest.mark.slow]
 
 
 @pytest.fixture
 def azure_compatible_server(tmp_path, monkeypatch):
+    """The server over a brand-new home; it finds the Azurite of tools/azurite by itself."""
     require_azurite()
     home = tmp_path / "home"
-    server = AzureCompatibleServer(home)
+    found_by_serve = {"BATCH_EMULATOR_AZURITE": ""} if REPO_AZURITE.exists() else {}
+    server = AzureCompatibleServer(home, env=found_by_serve)
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(home))
-    yield home, server.exports
-    server.stop()
+    try:
+        # Its workspace exists before any write: the SDK's first calls are reads.
+        token = EmulatorCredential(home).get_token(server.url + "/.default").token
+        listed = httpx.get(f"{server.url}{WS}/batchEndpoints",
+                           headers={"Authorization": f"Bearer {token}"},
+                           verify=ssl.create_default_context(
+                               cafile=server.exports["REQUESTS_CA_BUNDLE"]))
+        assert listed.status_code == 200, listed.text
+        yield home, server.exports
+    finally:
+        errors = server.stop()
+    assert "serving workspace 'default'" in errors and "Azurite serves" in errors
     assert azurite.running(home) is None  # Azurite stopped with the server
 
 
@@ -66,6 +79,20 @@ def test_the_sdk_batch_flow_matches_the_cli(azure_compatible_server, dask_comput
     assert f"RunId: {seen['invoked']}" in printed and "Execution Summary" in printed
     sdk_rows = (downloaded / "predictions.csv").read_text().splitlines()
     assert len(sdk_rows) == 40
+
+    # The scoring child job: listed with its times, got, streamed, its output downloaded.
+    assert seen["child"][0] == seen["invoked"] + "-batchscoring"
+    assert seen["child"][1].split(".")[-1].lower() == "completed"
+    assert "None" not in seen["times"], seen["times"]
+    assert f"RunId: {seen['invoked']}-batchscoring" in printed
+    child_rows = (tmp_path / "sdk-download-child" / "named-outputs" / "score" /
+                  "predictions.csv").read_text().splitlines()
+    assert sorted(child_rows) == sorted(sdk_rows)
+    # What the emulator does not serve is said so, in Azure's error shape.
+    for status, message in seen["unsupported"]:
+        assert status in (404, 405) and "not supported by the emulator: " in message, message
+    assert "GET onlineEndpoints/an-online-endpoint" in seen["unsupported"][0][1]
+    assert "DELETE computes/batch-cluster" in seen["unsupported"][1][1]
 
     # The CLI sees what the SDK registered, and runs the same job on the same deployment.
     assert run_cli("ml", "model", "show", "-n", "mnist-digits", "--version", "1", "--query",

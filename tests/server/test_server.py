@@ -77,6 +77,46 @@ def test_jobs_invoked_by_the_cli_are_visible_over_http(live_server):
     assert job.json()["properties"]["tags"]["azureml.batchrun"] == "true"
 
 
+def test_a_jobs_scoring_step_is_its_child_with_times(live_server):
+    """``jobs.list(parent_job_name=)``, then ``jobs.get``/``download`` of the child, over REST."""
+    code, out, err = live_server.cli("ml", "batch-endpoint", "invoke", "-n", "mybatchedp",
+                                     "--input", DATA, "--query", "name", "-o", "tsv")
+    assert code == 0, err
+    job, runs = out.strip(), WS.replace("/subscriptions/", "/history/v1.0/subscriptions/") + "/runs"
+    with live_server.client() as client:
+        wait_completed(client, "mybatchedp", job)
+    with live_server.management() as arm:
+        children = arm.get(f"{runs}/{job}/children").json()["value"]
+        step = arm.get(f"{WS}/jobs/{job}-batchscoring").json()
+        parent = arm.get(f"{WS}/jobs/{job}").json()
+        assert arm.get(f"{runs}/{job}-batchscoring/children").json()["value"] == []
+        assert arm.get(f"{runs}/{job}-batchscoring/details").json()["status"] == "Completed"
+        run = arm.get(f"{runs}/{job}-batchscoring").json()
+        missing = arm.get(f"{WS}/jobs/batchjob-nope-batchscoring")
+    assert [c["runId"] for c in children] == [f"{job}-batchscoring"]
+    assert run["parentRunId"] == job and run["createdUtc"] == children[0]["createdUtc"]
+    assert all(children[0][f"{time}Utc"] for time in ("created", "lastModified", "startTime",
+                                                       "endTime"))
+    assert step["name"] == f"{job}-batchscoring" and step["properties"]["status"] == "Completed"
+    assert "azureml.batchrun" not in step["properties"]["tags"]  # downloaded by output name
+    for document in (step, parent):
+        assert document["systemData"]["createdAt"] and document["systemData"]["lastModifiedAt"]
+    assert missing.status_code == 404 and "batchjob-nope-batchscoring" in missing.text
+
+
+@pytest.mark.parametrize("method, path, what", [
+    ("GET", f"{WS}/onlineEndpoints/my-online", "GET onlineEndpoints/my-online"),
+    ("DELETE", f"{WS}/computes/batch-cluster", "DELETE computes/batch-cluster"),
+    ("GET", "/not/a/route", "GET /not/a/route"),
+])
+def test_what_is_not_served_says_so_in_azures_shape(live_server, method, path, what):
+    with live_server.management() as arm:
+        response = arm.request(method, path, params={"api-version": "2024-01-01-preview"})
+    assert response.status_code in (404, 405)
+    assert response.json()["error"]["code"] == "NotSupported"
+    assert f"not supported by the emulator: {what}." in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("headers, status, code", [
     ({}, 401, "InvalidAuthenticationToken"),
     ({"Authorization": "Bearer not.a.token"}, 401, "InvalidAuthenticationToken"),
