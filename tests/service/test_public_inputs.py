@@ -377,11 +377,12 @@ def test_a_data_asset_on_a_url_is_read_where_it_is(front, public_blob, web_serve
     assert finished.rows == rows
 
 
-@pytest.mark.parametrize("kind", ["web file", "blob folder"])
+@pytest.mark.parametrize("kind", ["web file", pytest.param("blob folder", marks=pytest.mark.slow)])
 def test_an_unreachable_url_is_refused_in_one_line_at_invoke(front, make_deployment, kind):
     if kind == "web file":
         uri, input_type = closed_url("nytaxi/taxi-tip-data.csv"), "uri_file"
-    else:  # Azurite's path-style URL of a folder: tried with the blob client's few retries
+    else:  # Azurite's path-style URL of a folder: the blob client's few retries take seconds
+        pytest.importorskip("azure.storage.blob", reason="Azure Blob inputs need the extra")
         uri, input_type = closed_url("devstoreaccount1/sampledata/mnist"), "uri_folder"
     error = refused(front, make_deployment("succeed_list.py"), uri, input_type)
 
