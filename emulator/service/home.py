@@ -33,7 +33,8 @@ def open_workspace(home: Path, workspace: str | None = None) -> str:
     # Imported here: the service's operations pull in the engine, which this module avoids.
     from emulator.service.operations import BatchService
 
-    return BatchService(home=home, workspace=workspace).workspace.name
+    service = BatchService(home=home, workspace=workspace)
+    return service.store.workspace.name  # the store, opened, makes the workspace
 
 
 def issue_token(home: Path, resource: str = MANAGEMENT_RESOURCE,
