@@ -26,7 +26,7 @@ from emulator.azure import AzureCompatibleServer
 
 ROOT = common.BENCH_DIR.parent
 FLOW = ROOT / "tests" / "server" / "sdk_flow.py"
-MNIST = ROOT / "fixtures" / "seed" / "mnist"
+MNIST = ROOT / "examples" / "mnist"
 REPO_AZURITE = ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 
 

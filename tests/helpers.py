@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 SCORING = FIXTURES / "scoring"
 MODEL = FIXTURES / "model" / "model"
-SEED = FIXTURES / "seed"
+SEED = ROOT / "examples"  # the seed article's files, which the README's examples use
 REPO_AZURITE = ROOT / "tools/azurite/node_modules/.bin/azurite-blob"
 POLL_SECONDS = 0.02
 

@@ -241,9 +241,7 @@ class InvokeOperations:
                      deployment: dict) -> tuple[ClusterSpec, int | None, list[str]]:
         if not compute:
             return ClusterSpec(), None, []
-        name = compute.split(":", 1)[1] if compute.startswith("azureml:") else compute
-        name = name.rsplit("/", 1)[-1]
-        body = self.store.get("compute", name)
+        body = self.store.get("compute", references.compute_name(compute))
         if body is None:
             return ClusterSpec(), None, [f"compute {compute} is not registered; running on a "
                                          "local Dask cluster"]

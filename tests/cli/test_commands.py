@@ -16,7 +16,7 @@ import yaml
 
 from tests.helpers import process_gone, run_cli, wait_for
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parents[1] / "fixtures" / "seed"
+FIXTURES = HERE.parents[1] / "examples"
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_the_default_mode_warns_but_runs_the_job(tmp_path, make_deployment, make
 
 def test_invoke_prints_the_requirement_check_on_stderr(tmp_path, monkeypatch):
     monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
-    seed = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+    seed = Path(__file__).resolve().parents[2] / "examples"
     run_cli("ml", "batch-endpoint", "create", "-n", "env-ep")
     deployment = tmp_path / "d.yml"
     document = yaml.safe_load((seed / "digits-v2-deployment.yml").read_text())

@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import run_cli, wait_for
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
 
 

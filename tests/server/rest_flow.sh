@@ -4,7 +4,7 @@
 # Environment:
 #   BATCH_EMULATOR_URL   the server's URL (e.g. http://127.0.0.1:40123)
 #   BATCH_EMULATOR_HOME  the home the server serves (the CLI reads and writes the same one)
-#   SEED_DATA            a local folder of inputs (the seed's fixtures/seed/mnist/data)
+#   SEED_DATA            a local folder of inputs (the seed's examples/mnist/data)
 #   POLL_SECONDS         optional: how long to wait for each job (default 180)
 # `batch-emulator` must be on PATH. Exits non-zero with a message at the first failed check.
 set -euo pipefail

@@ -18,7 +18,7 @@ from emulator.workspace.azurite import Azurite  # noqa: E402
 from emulator.workspace.datastores import RemoteStore, publish  # noqa: E402
 from tests.helpers import require_azurite, run_cli  # noqa: E402
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
 
 
