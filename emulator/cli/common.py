@@ -23,7 +23,8 @@ def _global_options() -> list[click.Option]:
                                                        "'default')."),
         click.Option(["--subscription"], help="Subscription id (recorded)."),
         click.Option(["--debug"], is_flag=True, help="Show Python tracebacks."),
-        click.Option(["--verbose"], is_flag=True, help="Accepted for az compatibility."),
+        click.Option(["--verbose"], is_flag=True,
+                     help="More detail: a line per finished mini-batch while a job is followed."),
         click.Option(["--only-show-errors"], is_flag=True, help="Hide warnings."),
     ]
 

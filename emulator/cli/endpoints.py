@@ -102,6 +102,7 @@ def endpoint_invoke(service, name, input_, input_type, input_path, input_dataset
                     instance_count, output_path, experiment_name, stream, file, set_values,
                     no_wait):
     """Start a batch scoring job; it runs in the background."""
+    service.invoke_deployment(name, deployment_name)  # no deployment: said before any input
     given = [v for v in (input_, input_path, input_dataset, input_local_path) if v]
     if len(given) > 1:
         raise ValidationError("pass one of --input, --input-path, --input-dataset, "
@@ -218,7 +219,8 @@ def job_show(service, name, web):
 @click.option("--all-results", is_flag=True, help="Every job (overrides --max-results).")
 @click.option("--include-archived", is_flag=True, help="Archived jobs too.")
 @click.option("--archived-only", is_flag=True, help="Only archived jobs.")
-@click.option("--parent-job-name", "-p", help="The child jobs of this job.")
+@click.option("--parent-job-name", "-p",
+              help="The child jobs of this job (a batch job's: its scoring step).")
 def job_list(service, max_results, all_results, include_archived, archived_only,
              parent_job_name):
     """List the workspace's jobs, newest first (archived ones with --include-archived)."""

@@ -58,16 +58,20 @@ class Progress:
 
 
 def follow(service: Any, name: str, stream: IO[str] | None = None, *,
-           log_lines: bool = True, poll: float = 0.2) -> Any:
+           log_lines: bool = True, poll: float = 0.2, mini_batches: bool | None = None) -> Any:
     """Show the job until it ends; its final record. Where its folder and (once its cluster is
-    up) its Dask dashboard are comes first."""
+    up) its Dask dashboard are comes first. ``mini_batches`` (default: the command's
+    ``--verbose``) adds a line per finished mini-batch."""
+    if mini_batches is None:
+        context = click.get_current_context(silent=True)
+        mini_batches = bool(context and context.params.get("verbose"))
     stream = stream or sys.stdout
     view = _Bar(stream) if _is_terminal(stream) else _Lines(stream)
     record = service.job_record(name)
     view.note(f"job {record.name}: folder {record.job_folder}")
     dashboard_shown = False
     try:
-        for record, lines in service.follow_job(name, poll):
+        for record, lines in service.follow_job(name, poll, mini_batches):
             if record.dashboard_link and not dashboard_shown:
                 view.note(f"Dask dashboard: {record.dashboard_link}")
                 dashboard_shown = True

@@ -201,23 +201,8 @@ def list_jobs(request: Request, subscription: str, resource_group: str, workspac
 def get_job(request: Request, subscription: str, resource_group: str, workspace: str, job: str,
             api_version: ApiVersion = None) -> dict:
     """A job, or the scoring step of one (``<job>-batchscoring``, its one child run)."""
-    document, step = job_or_step(service(request, subscription, resource_group, workspace), job)
+    document, step = service(request, subscription, resource_group, workspace).job_or_step(job)
     return translate.job_out(document, step)
-
-
-def job_or_step(svc: BatchService, name: str) -> tuple[dict, bool]:
-    """The job ``name``, else the job whose scoring step ``name`` names: (the job's document,
-    whether ``name`` is its scoring step). A job of that very name comes first."""
-    try:
-        return svc.show_job(name), False
-    except ResourceNotFoundError as missing:
-        parent = translate.scoring_step_of(name)
-        if parent is None:
-            raise
-        try:
-            return svc.show_job(parent), True
-        except ResourceNotFoundError:
-            raise missing from None
 
 
 @router.post(WS + "/jobs/{job}/cancel", status_code=202, responses=READ, response_model=None)

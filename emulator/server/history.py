@@ -17,7 +17,7 @@ from emulator.exceptions import ResourceNotFoundError
 from emulator.model.timestamps import iso_time
 from emulator.model.uris import parse_datastore_uri
 from emulator.server import security, translate
-from emulator.server.control_plane import job_or_step, json_body
+from emulator.server.control_plane import json_body
 from emulator.service import BatchService, JobRecord
 
 WORKSPACE = ("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
@@ -37,7 +37,7 @@ def _service(request: Request, workspace: str) -> BatchService:
 def _record(request: Request, workspace: str, run: str) -> JobRecord:
     """The record of the job ``run`` names, itself or as its scoring step."""
     svc = _service(request, workspace)
-    document, _ = job_or_step(svc, run)  # reconciles a dead runner, raises for an unknown job
+    document, _ = svc.job_or_step(run)  # reconciles a dead runner, raises for an unknown job
     return svc.job_record(document["name"])
 
 
@@ -64,7 +64,7 @@ def run_details(request: Request, subscription: str, resource_group: str, worksp
 def get_run(request: Request, subscription: str, resource_group: str, workspace: str,
             run: str) -> dict:
     """A job or its scoring step as a run (what the SDK reads for a pipeline's child)."""
-    document, step = job_or_step(_service(request, workspace), run)
+    document, step = _service(request, workspace).job_or_step(run)
     return translate.run_out(document, step)
 
 
@@ -72,7 +72,7 @@ def get_run(request: Request, subscription: str, resource_group: str, workspace:
 def run_children(request: Request, subscription: str, resource_group: str, workspace: str,
                  run: str) -> dict:
     """A job's one child, its scoring step; the step has none."""
-    document, step = job_or_step(_service(request, workspace), run)
+    document, step = _service(request, workspace).job_or_step(run)
     return {"value": [] if step else [translate.run_out(document, step=True)], "nextLink": None}
 
 
@@ -82,7 +82,7 @@ async def run_data(request: Request, subscription: str, resource_group: str,
                    workspace: str) -> dict:
     """A scoring step's outputs: ``score``, as a data asset id ``batchGetResolvedUris`` knows."""
     child = str((await json_body(request)).get("runId") or "")
-    document, step = job_or_step(_service(request, workspace), child)
+    document, step = _service(request, workspace).job_or_step(child)
     outputs = {}
     if step:
         outputs["score"] = {"assetId": f"azureml://locations/local/workspaces/{workspace}/data/"

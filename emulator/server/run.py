@@ -36,11 +36,6 @@ def serve(host: str, port: int, workspace: str | None = None,
     home_operations.record_server(home, url)
     click.echo(f"batch-emulator serving workspace {workspace!r} of {home} at {url} (Ctrl+C to "
                "stop)", err=True)
-    if azure_compatible:
-        click.echo(f"export REQUESTS_CA_BUNDLE={ca}\n"
-                   f"export ARM_CLOUD_METADATA_URL={url}/metadata/endpoints?api-version=2019-05-01"
-                   f"\nexport BATCH_EMULATOR_HOME={home}", nl=True)
-        sys.stdout.flush()
     app = create_app(home, azure_compatible=azure_compatible, workspace=workspace)
     config = uvicorn.Config(app, log_level="warning", access_log=False, **ssl)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found before
@@ -51,6 +46,11 @@ def serve(host: str, port: int, workspace: str | None = None,
             if with_azurite:
                 stack.enter_context(home_operations.blob_store(
                     home, cert, key, ca, say=lambda line: click.echo(line, err=True)))
+            if azure_compatible:  # printed once its blob store is up: the SDK may start now
+                click.echo(f"export REQUESTS_CA_BUNDLE={ca}\n"
+                           f"export ARM_CLOUD_METADATA_URL={url}/metadata/endpoints"
+                           f"?api-version=2019-05-01\nexport BATCH_EMULATOR_HOME={home}")
+                sys.stdout.flush()
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         with contextlib.suppress(OSError):

@@ -11,7 +11,7 @@ from emulator.exceptions import ValidationError
 from emulator.model import schemas
 from emulator.model.references import PROVIDER, SEGMENTS, Scope, arm_id, parse_reference
 from emulator.model.uris import DEFAULT_DATASTORE
-from emulator.service import LITERAL_INPUT
+from emulator.service import LITERAL_INPUT, SCORING_STEP
 
 ENUMS = {  # Azure's REST enum spellings of the YAML's values
     "outputAction": {"append_row": "AppendRow", "summary_only": "SummaryOnly"},
@@ -197,15 +197,6 @@ def _asset_id(scope: Scope, kind: str, value: Any) -> str | None:
 
 
 # ----------------------------------------------------------------------------- jobs
-
-
-SCORING_STEP = "-batchscoring"  # a batch job's one child run, its scoring step: <job>SCORING_STEP
-
-
-def scoring_step_of(name: str) -> str | None:
-    """The job whose scoring step ``name`` names, or None when it names none."""
-    parent = name.removesuffix(SCORING_STEP)
-    return parent if parent and parent != name else None
 
 
 def job_system_data(document: Mapping) -> dict:

@@ -18,6 +18,7 @@ _FACE = {
     "BatchService": "emulator.service.operations",
     "LITERAL_INPUT": "emulator.service.invoke",
     "NO_ROUTE": "emulator.service.invoke",
+    "SCORING_STEP": "emulator.service.documents",
     "MiniBatchOutcome": "emulator.service.scoring",
     "score_mini_batch": "emulator.service.scoring",
     "BatchJob": "emulator.jobs.launch",

@@ -14,6 +14,7 @@ from emulator.service.home import SERVER_RECORD
 from emulator.workspace.store import Store
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
+SCORING_STEP = "-batchscoring"  # a batch job's one child job, its scoring step: <job>-batchscoring
 
 
 def server_url(store: Store) -> str:
@@ -128,3 +129,13 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     if record.notices:
         document["notices"] = list(record.notices)
     return document
+
+
+def scoring_step(job_document: dict[str, Any]) -> dict[str, Any]:
+    """A batch job's one child job, its scoring step, as ``job list --parent-job-name`` and
+    ``job show -n <job>-batchscoring`` show it: the job's status, times and outputs."""
+    return {**job_document, "name": job_document["name"] + SCORING_STEP,
+            "display_name": "batchscoring", "type": "command",
+            "id": job_document["id"] + SCORING_STEP, "parent_job_name": job_document["name"],
+            "properties": {**job_document["properties"],
+                           "azureml.parentrunid": job_document["name"]}}

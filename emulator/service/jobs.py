@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +15,8 @@ from emulator.model.specs import Updates
 from emulator.service import documents
 
 ARCHIVED = "is_archived"
+SCORING_STEP = documents.SCORING_STEP
+REPORT = "sys/job_report/processed_mini-batches.csv"  # under the job's logs/
 EDITABLE_JOB_FIELDS = ("display_name", "description", "tags", "properties")
 
 
@@ -21,7 +24,18 @@ class JobOperations:
     # ================================================================== jobs
 
     def show_job(self, name: str) -> dict:
-        return documents.job(self.store, self._job(name))
+        """A job, or its scoring step (``<job>-batchscoring``, its one child job, as in Azure)."""
+        document, step = self.job_or_step(name)
+        return documents.scoring_step(document) if step else document
+
+    def job_or_step(self, name: str) -> tuple[dict, bool]:
+        """The document of the job ``name``, or of the job whose scoring step ``name`` names:
+        (the job's document, whether ``name`` is its scoring step). A job of that very name
+        comes first."""
+        found = self.store.get_job(name)
+        if found is not None:
+            return documents.job(self.store, self._reconciled(*found)), False
+        return documents.job(self.store, self._job(name)), scoring_step_of(name) is not None
 
     def list_jobs(self, endpoint_name: str | None = None, deployment_name: str | None = None,
                   max_results: int | None = None, include_archived: bool = False,
@@ -42,9 +56,9 @@ class JobOperations:
         return [documents.job(self.store, self._reconciled(body, pid)) for body, pid in rows]
 
     def child_jobs(self, name: str) -> list[dict]:
-        """A batch job's steps; a batch scoring job has none of its own here."""
-        self._job(name)
-        return []
+        """A job's child jobs: a batch job has one, its scoring step; a step has none."""
+        document, step = self.job_or_step(name)
+        return [] if step else [documents.scoring_step(document)]
 
     def archive_job(self, name: str) -> dict:
         """Hide the job from ``job list`` (``--include-archived`` shows it); nothing is deleted."""
@@ -126,14 +140,20 @@ class JobOperations:
         if record.error:
             yield f"Error: {record.error}"
 
-    def follow_job(self, name: str, poll: float = 0.2) -> Iterator[tuple[JobRecord, list[str]]]:
+    def follow_job(self, name: str, poll: float = 0.2,
+                   mini_batches: bool = False) -> Iterator[tuple[JobRecord, list[str]]]:
         """The job's record and the new lines of its progress log, every ``poll`` seconds
-        until it ends (the last pair has the final record)."""
-        overview = Path(self.job_record(name).job_folder) / "logs" / "job_progress_overview.txt"
-        offset = 0
+        until it ends (the last pair has the final record); with ``mini_batches``, a line per
+        mini-batch as it is booked in the job report too."""
+        logs = Path(self.job_record(name).job_folder) / "logs"
+        overview, report = logs / "job_progress_overview.txt", logs / REPORT
+        offset = report_offset = 0
         while True:
             record = JobRecord.from_dict(self._job(name)["record"])
             offset, lines = _read_new_lines(overview, offset)
+            if mini_batches:
+                report_offset, rows = _read_new_lines(report, report_offset)
+                lines += [_mini_batch_line(row) for row in rows if not row.startswith("Mini")]
             yield record, lines
             if record.is_terminal:
                 return
@@ -174,7 +194,11 @@ class JobOperations:
                 "downloaded": [str(destination) for _, destination in copies]}
 
     def _job(self, name: str) -> dict:
+        """The stored job ``name``, or the job whose scoring step it names (a step is followed,
+        downloaded and cancelled as its job)."""
         found = self.store.get_job(name)
+        if found is None and scoring_step_of(name) is not None:
+            found = self.store.get_job(scoring_step_of(name))
         if found is None:
             raise ResourceNotFoundError(f"job {name!r} does not exist in workspace "
                                         f"{self.workspace.name!r}; see 'batch-emulator ml job list'")
@@ -197,6 +221,23 @@ class JobOperations:
         body = {**body, "record": record.to_dict()}
         self.store.update_job(name, record.status, body["record"])
         return body
+
+
+def scoring_step_of(name: str) -> str | None:
+    """The job whose scoring step ``name`` names, or None when it names none."""
+    parent = name.removesuffix(SCORING_STEP)
+    return parent if parent and parent != name else None
+
+
+def _mini_batch_line(row: str) -> str:
+    """A row of the job report (processed_mini-batches.csv) as a sentence."""
+    fields = next(csv.reader([row]), [])
+    if len(fields) < 10:
+        return row
+    number, attempts, instance, process, _, elapsed, total, succeeded, _, status = fields[:10]
+    error = f": {fields[10]}" if len(fields) > 10 and fields[10] else ""
+    return (f"mini-batch {number}: {status} after {attempts} attempt(s), {elapsed} s on "
+            f"{instance}/{process}, {succeeded} of {total} file(s) succeeded{error}")
 
 
 def _read_new_lines(path: Path, offset: int) -> tuple[int, list[str]]:

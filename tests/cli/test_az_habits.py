@@ -171,3 +171,28 @@ def test_job_update_changes_what_azure_lets_change(jobs, tmp_path, front):
                            "properties.files_total=0")
     assert code == 2 and "properties can be added, not removed or changed" in err
     assert service.show_job(name)["properties"]["files_total"] == "2"
+
+
+@pytest.mark.parametrize("front", ["python", "cli"])
+def test_a_batch_job_has_its_scoring_step_as_child_job(jobs, tmp_path, front):
+    name = jobs[0]
+    step = f"{name}-batchscoring"
+    if front == "python":
+        service = BatchService(home=tmp_path / "home")
+        children = service.child_jobs(name)
+        shown = service.show_job(step)
+        service.download_job(step, str(tmp_path / "out"), "score")
+    else:
+        children = json.loads(ok(run_cli, "ml", "job", "list", "--parent-job-name", name))
+        shown = json.loads(ok(run_cli, "ml", "job", "show", "-n", step))
+        ok(run_cli, "ml", "job", "download", "-n", step, "--output-name", "score",
+           "--download-path", str(tmp_path / "out"))
+    assert [child["name"] for child in children] == [step]
+    assert (shown["parent_job_name"], shown["status"], shown["display_name"]) == \
+        (name, "Completed", "batchscoring")
+    assert shown["creation_context"]["created_at"]
+    rows = (tmp_path / "out" / "named-outputs" / "score" / "predictions.csv").read_text()
+    assert len(rows.splitlines()) == 2
+    assert run_cli("ml", "job", "list", "--parent-job-name", step)[1].strip() == "[]"
+    code, _, err = run_cli("ml", "job", "show", "-n", "nope-batchscoring")
+    assert code == 3 and "job 'nope-batchscoring' does not exist" in err

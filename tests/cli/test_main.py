@@ -24,6 +24,11 @@ def test_demo_runs_end_to_end_in_a_fresh_process(tmp_path):
     rows = Path(results).read_text().splitlines()
     assert len(rows) == 60  # 12 files x 5 patients, in completion order
     assert "patients-00.csv 0 0 0.0909" in rows
+    assert "Completed: mini-batches 4/4 (0 failed), files 12/12 (0 failed)" in result.stderr
+    again = subprocess.run([sys.executable, "-m", "emulator", "demo", "--home", str(tmp_path),
+                            "-o", "tsv", "--query", "[status]"],
+                           capture_output=True, text=True, timeout=300)
+    assert (again.returncode, again.stdout) == (0, "Completed\n"), again.stderr
 
 
 def test_version():

@@ -85,3 +85,11 @@ def test_rate_and_eta_come_from_the_counts():
     queued = SimpleNamespace(**{**vars(record), "status": "Queued", "mini_batches_total": 0,
                                 "mini_batches_completed": 0, "start_time": None})
     assert Progress.of(queued).line() == "Queued"
+
+
+def test_verbose_adds_a_line_per_mini_batch(slow_job):
+    code, out, err = run_cli("ml", "job", "stream", "-n", slow_job, "--verbose")
+    assert code == 0, err
+    lines = re.findall(r"^mini-batch (\d+): RUN_DONE after 1 attempt\(s\), [0-9.]+ s on "
+                       r"instance-0/process\d+, 1 of 1 file\(s\) succeeded$", out, re.MULTILINE)
+    assert sorted(map(int, lines)) == list(range(20)), out

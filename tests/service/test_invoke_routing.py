@@ -40,7 +40,8 @@ def invoke(front: str, home: Path, url: str, deployment: str | None) -> str:
         return str(raised.value)
     if front == "cli":
         code, _, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "bare-ep", "--input",
-                               MISSING_INPUT, *(["-d", deployment] if deployment else []),
+                               MISSING_INPUT, "--input-path", f"folder:{MISSING_INPUT}",  # two
+                               *(["-d", deployment] if deployment else []),
                                env={"BATCH_EMULATOR_HOME": str(home)})
         assert code != 0
         return err
