@@ -19,15 +19,21 @@ from emulator.exceptions import NotSupportedError, ValidationError
 from emulator.model import schemas
 from emulator.model.specs import apply_set_values
 
-KINDS = ("batch_endpoint", "batch_deployment", "model", "environment", "data", "compute", "datastore")
+KINDS = ("batch_endpoint", "batch_deployment", "model", "environment", "data", "compute", "datastore",
+         "component", "pipeline_job", "pipeline_deployment")
 DEPLOYMENT = "batch_deployment"
+PIPELINE_DEPLOYMENT = "pipeline_deployment"
 
 # The file part of a `$schema` URL, lowercased, without '.schema.json' and punctuation.
 _SCHEMA_NAMES = {
     "batchendpoint": "batch_endpoint",
     "batchdeployment": DEPLOYMENT,
     "modelbatchdeployment": DEPLOYMENT,
-    "pipelinecomponentbatchdeployment": DEPLOYMENT,
+    "pipelinecomponentbatchdeployment": PIPELINE_DEPLOYMENT,
+    "commandcomponent": "component",
+    "pipelinecomponent": "component",
+    "component": "component",
+    "pipelinejob": "pipeline_job",
     "model": "model",
     "environment": "environment",
     "data": "data",
@@ -67,6 +73,10 @@ def detect_kind(data: object) -> str:
     if by_url:
         return by_url
     kind_type = data.get("type")
+    if kind_type == "command":
+        return "component"
+    if kind_type == "pipeline":
+        return _pipeline_kind(data)
     if isinstance(kind_type, str):
         for kind in (DEPLOYMENT, "data", "compute", "datastore", "model"):
             if kind_type in _type_enum(kind):
@@ -77,6 +87,20 @@ def detect_kind(data: object) -> str:
     if "path" in data:
         return "model"
     return "batch_endpoint"
+
+
+def _pipeline_kind(data: Mapping) -> str:
+    """``type: pipeline`` is a deployment (it names an endpoint or a job definition, or only a
+    component), a job (steps or a component, with a compute, inputs or an experiment) or
+    else a pipeline component (steps alone)."""
+    if "endpoint_name" in data or "job_definition" in data:
+        return PIPELINE_DEPLOYMENT
+    settings = data.get("settings")
+    job_keys = ("compute", "experiment_name", "display_name", "inputs", "outputs")
+    if any(key in data for key in job_keys) or (
+            isinstance(settings, Mapping) and "default_compute" in settings and "jobs" in data):
+        return "pipeline_job"
+    return "component" if "jobs" in data else PIPELINE_DEPLOYMENT
 
 
 def _kind_of_schema_url(url: object) -> str | None:
@@ -116,7 +140,7 @@ def document_errors(kind: str, document: schemas.Document) -> list[str]:
     """Every error of one parsed document, schema errors and the rules beside them, by line."""
     _check_kind(kind)
     if kind == DEPLOYMENT and _is_pipeline(document):
-        return [_pipeline_error(document)]
+        kind = PIPELINE_DEPLOYMENT
     errors = schemas.validation_errors(kind, document)
     if kind == DEPLOYMENT:
         errors += _deployment_rule_errors(document)
@@ -187,8 +211,8 @@ def _is_pipeline(document: schemas.Document) -> bool:
 
 
 def _pipeline_error(document: schemas.Document) -> str:
-    return _located(document, ("type",), "type: pipeline deployments are not supported by the "
-                    "emulator; use a model deployment (type: model)")
+    return _located(document, ("type",), "a type: pipeline deployment is not a model deployment: "
+                    "create it with 'batch-deployment create', not run")
 
 
 def _located(document: schemas.Document, path: tuple[str | int, ...], message: str) -> str:

@@ -102,7 +102,7 @@ def test_summary_only_with_output_file_name_is_refused_as_azure_does(tmp_path):
 
 def test_pipeline_deployments_are_refused(tmp_path):
     path = write(tmp_path, "name: dep-one\ntype: pipeline\ncomponent: azureml:c:1\n")
-    with pytest.raises(NotSupportedError, match="type: pipeline deployments are not supported"):
+    with pytest.raises(NotSupportedError, match="a type: pipeline deployment is not a model deployment"):
         load_deployment(path)
 
 

@@ -80,7 +80,10 @@ def test_invalid_files_are_still_told_by_their_kind(path):
     ("https://azuremlschemas.azureedge.net/latest/batchDeployment.schema.json", "batch_deployment"),
     ("https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json", "batch_deployment"),
     ("https://azuremlschemas.azureedge.net/latest/pipelineComponentBatchDeployment.schema.json",
-     "batch_deployment"),
+     "pipeline_deployment"),
+    ("https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json", "component"),
+    ("https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json", "component"),
+    ("https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json", "pipeline_job"),
     ("https://azuremlschemas.azureedge.net/latest/model.schema.json", "model"),
     ("https://azuremlschemas.azureedge.net/latest/environment.schema.json", "environment"),
     ("https://azuremlschemas.azureedge.net/latest/data.schema.json", "data"),
@@ -102,7 +105,13 @@ def test_kind_by_schema_url_wins_over_keys(schema_url, kind):
 @pytest.mark.parametrize(("data", "kind"), [
     ({"name": "d", "endpoint_name": "e"}, "batch_deployment"),
     ({"name": "d", "type": "model"}, "batch_deployment"),
-    ({"name": "d", "type": "pipeline", "component": "c.yml"}, "batch_deployment"),
+    ({"name": "d", "type": "pipeline", "component": "c.yml"}, "pipeline_deployment"),
+    ({"name": "d", "type": "pipeline", "endpoint_name": "e", "job_definition": "azureml:j"},
+     "pipeline_deployment"),
+    ({"type": "pipeline", "component": "c.yml", "inputs": {}}, "pipeline_job"),
+    ({"type": "pipeline", "jobs": {}, "settings": {"default_compute": "c"}}, "pipeline_job"),
+    ({"name": "p", "type": "pipeline", "jobs": {}}, "component"),
+    ({"name": "c", "type": "command", "command": "echo"}, "component"),
     ({"name": "d", "model": "azureml:m:1"}, "batch_deployment"),
     ({"name": "d", "code_configuration": {}}, "batch_deployment"),
     ({"name": "d", "type": "uri_folder", "path": "p"}, "data"),
@@ -270,8 +279,9 @@ def test_deployments_are_validated_but_not_filled():
     data = load_resource("batch_deployment", path, ["settings.mini_batch_size=5"])
     assert data["settings"] == {"output_action": "summary_only", "mini_batch_size": 5}
     assert "resources" not in data
-    with pytest.raises(NotSupportedError, match=r"pipeline.yml:\d+: \$\.type: type: pipeline "):
-        load_resource("batch_deployment", YAML / "invalid" / "batch_deployment" / "pipeline.yml")
+    with pytest.raises(NotSupportedError, match=r"hello.yml:\d+: \$\.type: a type: pipeline "
+                                                "deployment is not a model deployment"):
+        load_resource("batch_deployment", YAML / "valid" / "pipeline_deployment" / "hello.yml")
     with pytest.raises(ValidationError, match=r"\$\.settings\.output_file_name: When output_action"):
         load_resource("batch_deployment", path, ["settings.output_file_name=x.csv"])
 
