@@ -113,7 +113,7 @@ def endpoint_invoke(service, name, input_, input_type, input_path, input_dataset
         instance_count=instance_count, output_path=output_path, set_values=set_values,
         inputs_file=file)
     if stream:
-        _stream(service, document["name"])
+        stream_job(service, document["name"])
         return service.show_job(document["name"])
     return document
 
@@ -236,7 +236,7 @@ def job_list(service, max_results, all_results, include_archived, archived_only,
 @required_name
 def job_stream(service, name):
     """Follow a job until it ends (log lines and live progress); exit 0 only if it Completed."""
-    _stream(service, name)
+    stream_job(service, name)
 
 
 @az_command(job, "archive")
@@ -283,7 +283,7 @@ def job_cancel(service, name, no_wait):
     return service.cancel_job(name)
 
 
-def _stream(service, name: str) -> None:
+def stream_job(service, name: str) -> None:
     """Azure's stream header, then the job live (progress and log lines), then its summary."""
     document = service.show_job(name)
     click.echo(f"RunId: {name}\nWeb View: {document['services']['Studio']['endpoint']}\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from emulator import __version__
-from emulator.cli import assets, endpoints, progress
+from emulator.cli import assets, endpoints, pipelines, progress
 from emulator.cli.common import (
     AzCommand,
     Failed,
@@ -41,7 +41,8 @@ def ml() -> None:
 
 
 ML_GROUPS = [endpoints.batch_endpoint, endpoints.batch_deployment, endpoints.job, assets.model,
-             assets.data, assets.environment, assets.compute, assets.datastore]
+             assets.data, assets.environment, assets.compute, assets.datastore,
+             pipelines.component]
 for group in ML_GROUPS:
     cli.add_command(group)
     ml.add_command(group)
@@ -220,7 +221,9 @@ def serve(host: str, allow_remote: bool, port: int, workspace_name: str | None,
 @cli.command("validate", cls=AzCommand)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--kind", type=click.Choice(["batch_endpoint", "batch_deployment", "model",
-                                           "environment", "data", "compute", "datastore"]),
+                                           "environment", "data", "compute", "datastore",
+                                           "component", "pipeline_job",
+                                           "pipeline_deployment"]),
               help="Validate as this kind instead of detecting it.")
 @output_options
 def validate(files, kind, output, query):

@@ -26,9 +26,15 @@ class Progress:
     rate: float | None  # mini-batches per second since the job started running
     eta: float | None  # seconds, at that rate
 
+    unit: str = "mini-batches"
+
     @classmethod
     def of(cls, record: Any, now: float | None = None) -> Progress:
         now = time.time() if now is None else now
+        steps = (getattr(record, "settings", None) or {}).get("steps")
+        if isinstance(steps, dict):  # a pipeline job: its steps are what advances
+            return cls(str(record.status), steps["done"], steps["failed"], steps["total"], 0, 0,
+                       0, None, None, unit="steps")
         done, total = record.mini_batches_completed, record.mini_batches_total
         elapsed = now - record.start_time if record.start_time else 0.0
         rate = done / elapsed if done and elapsed > 0 else None
@@ -42,10 +48,12 @@ class Progress:
         return f"{self.status}: {counts}" if counts else self.status
 
     def counts(self) -> str:
-        if not self.total and self.status in ("NotStarted", "Queued", "Preparing"):
-            return ""  # the input is not listed yet: no counts to show
-        parts = [f"mini-batches {self.done}/{self.total} ({self.failed} failed)",
-                 f"files {self.files_done}/{self.files_total} ({self.files_failed} failed)"]
+        if not self.total:
+            return ""  # the input is not listed yet, or a pipeline's step: no counts
+        parts = [f"{self.unit} {self.done}/{self.total} ({self.failed} failed)"]
+        if self.unit == "mini-batches":
+            parts.append(f"files {self.files_done}/{self.files_total} "
+                         f"({self.files_failed} failed)")
         if self.rate is not None:
             parts.append(f"{self.rate:.1f} mini-batches/s")
         if self.eta is not None:

@@ -35,6 +35,8 @@ from emulator.engine.outputs import partial_path
 from emulator.exceptions import ValidationError
 from emulator.jobs.claims import release_output
 from emulator.jobs.execute import execute
+from emulator.jobs.pipeline import KIND as PIPELINE
+from emulator.jobs.pipeline import PipelinePlan, execute_pipeline
 from emulator.jobs.plan import JobPlan
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.workspace import Workspace
@@ -82,7 +84,7 @@ class BatchJob:
         return self.record
 
 
-def launch(store: Store, plan: JobPlan, record: JobRecord, body: dict,
+def launch(store: Store, plan: JobPlan | PipelinePlan, record: JobRecord, body: dict,
            in_thread: bool) -> BatchJob | None:
     """Record the job in the store and start carrying it; the thread's handle, if any.
     ``body`` is what the store keeps beside the record (compute, input type, creator)."""
@@ -106,22 +108,32 @@ def launch(store: Store, plan: JobPlan, record: JobRecord, body: dict,
             lock.close()  # the runner process holds its own copy of the lock
 
 
-def run_stored_job(store: Store, plan: JobPlan, record: JobRecord, body: dict,
+def run_stored_job(store: Store, plan: JobPlan | PipelinePlan, record: JobRecord, body: dict,
                    stopped: Callable[[], bool]) -> JobRecord:
-    """Run a stored job to its end, recording each status in the store and in job.json."""
+    """Run a stored job (a batch job or a pipeline job) to its end, recording each status
+    (of the job and of a pipeline's steps) in the store and in job.json."""
 
     def save(job: JobRecord) -> None:
         job.save()
         store.update_job(job.name, job.status, job.to_dict())
 
-    return execute(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)
+    carry = execute_pipeline if isinstance(plan, PipelinePlan) else execute
+    return carry(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)
+
+
+def load_plan(job_dir: Path) -> JobPlan | PipelinePlan:
+    values = json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8"))
+    return PipelinePlan.from_dict(values) if values.get("kind") == PIPELINE else \
+        JobPlan.from_dict(values)
 
 
 def abandon(job_dir: str | Path) -> None:
     """What a dead runner held is let go: its output claim and its partial results file."""
     try:
-        plan = JobPlan.from_dict(json.loads((Path(job_dir) / PLAN_FILE).read_text("utf-8")))
-    except (OSError, ValueError, KeyError):
+        plan = load_plan(Path(job_dir))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if isinstance(plan, PipelinePlan):  # its steps hold no claim; their outputs stay
         return
     release_output(plan.output, plan.settings, plan.job_name)
     partial_path(plan.output_dir, plan.settings.output_file_name, plan.job_name).unlink(
@@ -220,7 +232,7 @@ def run_runner_process(home: str, workspace_name: str, job_name: str) -> int:
         record.save()
         store.update_job(job_name, record.status, record.to_dict())
         return 1
-    plan = JobPlan.from_dict(json.loads((job_dir / PLAN_FILE).read_text(encoding="utf-8")))
+    plan = load_plan(job_dir)
     stop = threading.Event()
     # SIGTERM (e.g. a shutdown) cancels the job cleanly instead of leaving it half done.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -75,6 +75,8 @@ class JobRecord:
     failed_mini_batches: list[FailedMiniBatch] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     dashboard_link: str = ""  # the Dask dashboard of the job's cluster, while it runs
+    log_file: str = "logs/job_progress_overview.txt"  # what job stream follows, in job_folder
+    outputs: dict[str, str] = field(default_factory=dict)  # named outputs of pipelines, steps
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)

@@ -12,12 +12,13 @@ PROVIDER = "Microsoft.MachineLearningServices"
 _ARM_REFERENCE = re.compile(
     r"^azureml:?/*(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/(?:providers/"
     r"Microsoft\.MachineLearningServices/)?|locations/[^/]+/)?workspaces/[^/]+/"
-    r"(?P<segment>models|data|environments|codes)/(?P<name>[^/]+)"
+    r"(?P<segment>models|data|environments|codes|components)/(?P<name>[^/]+)"
     r"(?:/versions/(?P<version>[^/]+)|/versions/labels/(?P<label>[^/]+))?/?$")
 _SHORT_REFERENCE = re.compile(
     r"^azureml:/?(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))?$")
 
-SEGMENTS = {"model": "models", "data": "data", "environment": "environments", "code": "codes"}
+SEGMENTS = {"model": "models", "data": "data", "environment": "environments", "code": "codes",
+            "component": "components"}
 
 
 @dataclass(frozen=True)

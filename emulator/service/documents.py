@@ -102,9 +102,9 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "name": record.name,
         "display_name": body.get("display_name") or record.name,
         "description": body.get("description", ""),
-        "type": "pipeline",
+        "type": body.get("type", "pipeline"),
         "status": body.get("display_status") or record.status,
-        "experiment_name": record.endpoint_name or "batch-emulator",
+        "experiment_name": body.get("experiment_name") or record.endpoint_name or "batch-emulator",
         "id": arm_id(store.scope, "jobs", record.name),
         "creation_context": {"created_at": _iso(record.creation_time),
                              "created_by": creator, "created_by_type": "User",
@@ -113,22 +113,42 @@ def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "start_time": _iso(record.start_time),
         "end_time": _iso(record.end_time),
         "compute": body.get("compute"),
-        "inputs": {"input_data": {"type": body.get("input_type", "uri_folder"),
-                                  "path": record.input_path, "mode": "ro_mount"}},
-        "outputs": {"score": {"type": "uri_folder", "path": record.output_uri,
-                              "mode": "rw_mount"}},
-        "settings": record.settings,
+        "inputs": _job_inputs(body, record),
+        "outputs": ({name: {"type": "uri_folder", "path": path, "mode": "rw_mount"}
+                     for name, path in record.outputs.items()} if record.outputs else
+                    {"score": {"type": "uri_folder", "path": record.output_uri,
+                               "mode": "rw_mount"}}),
+        "settings": record.settings or body.get("settings") or {},
         "properties": properties,
         "services": {"Studio": {"endpoint": studio, "job_service_type": "Studio"}},
         "interaction_endpoints": {"Studio": {"endpoint": studio}},
         "tags": body.get("tags", {}),
         "is_archived": bool(body.get("is_archived")),
     }
+    for key in ("parent_job_name", "component", "command", "steps"):
+        if body.get(key) is not None:
+            document[key] = body[key]
     if record.error:
         document["error"] = {"code": "UserError", "message": record.error}
     if record.notices:
         document["notices"] = list(record.notices)
     return document
+
+
+def _job_inputs(body: dict[str, Any], record: JobRecord) -> dict[str, Any]:
+    if "inputs" in body:  # a pipeline job: its named inputs, literals as values
+        return {name: value if isinstance(value, dict) else {"type": "literal", "value": value}
+                for name, value in body["inputs"].items()}
+    if body.get("parent_job_name"):
+        return {}
+    return {"input_data": {"type": body.get("input_type", "uri_folder"),
+                           "path": record.input_path, "mode": "ro_mount"}}
+
+
+def component(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    """``az ml component show``'s document: the definition as registered."""
+    return {**body, "type": body.get("type", "command"),
+            "is_archived": bool(body.get("is_archived"))}
 
 
 def scoring_step(job_document: dict[str, Any]) -> dict[str, Any]:

@@ -48,9 +48,22 @@ class InvokeOperations:
                job_name: str | None = None, mini_batch_size: int | None = None,
                instance_count: int | None = None, output_path: str | None = None,
                set_values: Iterable[str] = (), inputs_file: str | None = None,
-               environment_variables: Mapping[str, str] | None = None) -> dict:
-        """Start a job on the endpoint's default (or the named) deployment; return at once."""
+               environment_variables: Mapping[str, str] | None = None,
+               named_inputs: Mapping[str, Any] | None = None,
+               named_outputs: Mapping[str, Any] | None = None) -> dict:
+        """Start a job on the endpoint's default (or the named) deployment; return at once.
+        A pipeline deployment takes named inputs and outputs (``named_inputs``, an inputs
+        file, ``--set inputs.NAME.value=…``) and starts a pipeline job."""
         body = self.invoke_deployment(endpoint_name, deployment_name)
+        if body.get("type") == "pipeline":
+            declared = self._component(body["component"]).get("inputs") or {}
+            inputs, outputs = self._pipeline_inputs_of(set_values, inputs_file, input,
+                                                       input_type, declared)
+            return self._invoke_pipeline(body, {**inputs, **(named_inputs or {})},
+                                         {**outputs, **(named_outputs or {})}, job_name)
+        if named_inputs:
+            raise ValidationError("model deployments take one input (input_data), not named "
+                                  f"inputs ({', '.join(sorted(named_inputs))})")
         overrides, input, input_type, output_path = self._invoke_overrides(
             set_values, input, input_type, output_path, inputs_file)
         _add_overrides(overrides, mini_batch_size, instance_count, environment_variables)

@@ -51,14 +51,19 @@ class JobOperations:
         if max_results is not None and max_results < 1:
             raise ValidationError(f"--max-results {max_results}: give a number of 1 or more")
         rows = self.store.list_jobs(endpoint_name=endpoint_name, deployment_name=deployment_name)
-        rows = [(body, pid) for body, pid in rows
-                if include_archived or not body.get(ARCHIVED)][:max_results]
+        rows = [(body, pid) for body, pid in rows if not body.get("parent_job_name")
+                and (include_archived or not body.get(ARCHIVED))][:max_results]
         return [documents.job(self.store, self._reconciled(body, pid)) for body, pid in rows]
 
     def child_jobs(self, name: str) -> list[dict]:
-        """A job's child jobs: a batch job has one, its scoring step; a step has none."""
+        """A job's child jobs: a pipeline job's steps (in the order they run), a batch
+        job's one scoring step; a step has none."""
         document, step = self.job_or_step(name)
-        return [] if step else [documents.scoring_step(document)]
+        if step or document.get("parent_job_name"):
+            return []
+        if document.get("steps") is not None:
+            return [self.show_job(f"{name}-{step_name}") for step_name in document["steps"]]
+        return [documents.scoring_step(document)]
 
     def archive_job(self, name: str) -> dict:
         """Hide the job from ``job list`` (``--include-archived`` shows it); nothing is deleted."""
@@ -105,7 +110,7 @@ class JobOperations:
         if record.status in TERMINAL:
             self.warnings.append(f"job {name} already ended ({record.status}); nothing to cancel")
             return documents.job(self.store, body)
-        launch.request_cancel(record.job_folder)
+        launch.request_cancel(body.get("runner_folder") or record.job_folder)
         body["display_status"] = "CancelRequested"
         return documents.job(self.store, body)
 
@@ -145,8 +150,9 @@ class JobOperations:
         """The job's record and the new lines of its progress log, every ``poll`` seconds
         until it ends (the last pair has the final record); with ``mini_batches``, a line per
         mini-batch as it is booked in the job report too."""
-        logs = Path(self.job_record(name).job_folder) / "logs"
-        overview, report = logs / "job_progress_overview.txt", logs / REPORT
+        record = self.job_record(name)
+        overview = Path(record.job_folder) / record.log_file
+        report = Path(record.job_folder) / "logs" / REPORT
         offset = report_offset = 0
         while True:
             record = JobRecord.from_dict(self._job(name)["record"])
@@ -173,11 +179,13 @@ class JobOperations:
         record = JobRecord.from_dict(body["record"])
         target = Path(download_path or ".").resolve()
         copies: list[tuple[Path, Path]] = []
-        if output_name not in (None, "score"):
-            raise ResourceNotFoundError(f"job {name} has no output named {output_name!r}; batch "
-                                        "model jobs have one output: score")
-        if output_name or all_outputs:
-            copies.append((Path(record.output_folder), target / "named-outputs" / "score"))
+        outputs = record.outputs or {"score": record.output_folder}
+        if output_name is not None and output_name not in outputs:
+            raise ResourceNotFoundError(f"job {name} has no output named {output_name!r}; its "
+                                        f"outputs: {', '.join(sorted(outputs)) or 'none'}")
+        for output, folder in outputs.items():
+            if output_name == output or (all_outputs and output_name is None):
+                copies.append((Path(folder), target / "named-outputs" / output))
         if all_outputs or not output_name:
             copies.append((Path(record.job_folder) / "logs", target / "artifacts" / "logs"))
         for source, destination in copies:
@@ -208,7 +216,9 @@ class JobOperations:
         """A job whose runner died is shown (and recorded) Failed, never Running forever."""
         status = body["record"]["status"]
         name = body["record"]["name"]
-        if status in TERMINAL or launch.runner_alive(body["record"]["job_folder"]):
+        # a pipeline's step is carried by the pipeline's runner
+        runner_folder = body.get("runner_folder") or body["record"]["job_folder"]
+        if status in TERMINAL or launch.runner_alive(runner_folder):
             return body
         found = self.store.get_job(name)  # the runner may have ended just now
         if found and found[0]["record"]["status"] in TERMINAL:

@@ -6,9 +6,10 @@ from emulator.service.deployments import DeploymentOperations
 from emulator.service.endpoints import EndpointOperations
 from emulator.service.invoke import InvokeOperations
 from emulator.service.jobs import JobOperations
+from emulator.service.pipelines import PipelineOperations
 from emulator.service.uploads import UploadOperations
 
 
 class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
-                   AssetOperations, UploadOperations, ServiceBase):
+                   PipelineOperations, AssetOperations, UploadOperations, ServiceBase):
     """The batch endpoint API over one workspace of one home."""
