@@ -78,7 +78,7 @@ def load_pipeline_job(source: str | Path | schemas.Document, set_values: Iterabl
     elif isinstance(data["component"], dict):
         data["component"] = load_component(schemas.Document(data["component"], document.source,
                                                             {}), base=base)
-    data["inputs"] = {name: _absolute_input(value, base)
+    data["inputs"] = {name: absolute_input(value, base)
                       for name, value in (data.get("inputs") or {}).items()}
     return data
 
@@ -109,7 +109,7 @@ def _literal_type(value: Any) -> str:
     return "number" if isinstance(value, float) else "string"
 
 
-def _absolute_input(value: Any, base: Path) -> Any:
+def absolute_input(value: Any, base: Path) -> Any:
     """A data input's local ``path`` made absolute (URIs and references stay as they are)."""
     if isinstance(value, Mapping) and isinstance(value.get("path"), str):
         path = value["path"]
@@ -315,6 +315,8 @@ def _typed(name: str, kind: str, value: Any, where: str) -> Any:
             return {"type": kind, "path": value}
         raise ValidationError(f"{where}: input {name!r} is a {kind}: give a path, not "
                               f"{value!r}")
+    if kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # --set inputs.x.value=7 is the string "7" for a string input
     if kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if kind in ("integer", "number") and isinstance(value, str):

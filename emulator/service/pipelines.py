@@ -132,8 +132,8 @@ class PipelineOperations:
         environment = component.get("environment")
         if isinstance(environment, dict):
             name = environment.get("name") or f"{component.get('name') or 'component'}-env"
-            component["environment"] = self._register_environment_version(
-                {**environment, "name": name}, Path.cwd())
+            component["environment"] = self._same_environment(name, environment) or \
+                self._register_environment_version({**environment, "name": name}, Path.cwd())
         elif isinstance(environment, str) and components.is_reference(environment):
             asset = assets.resolve(self.store, "environment", environment)
             component["environment"] = f"azureml:{asset['name']}:{asset['version']}"
@@ -149,6 +149,24 @@ class PipelineOperations:
             components.check_pipeline(self._resolved(component), component.get("name") or
                                       "the pipeline")
         return component
+
+    def _same_environment(self, name: str, environment: Mapping[str, Any]) -> str | None:
+        """The latest registered version of ``name`` when it is this inline environment
+        (same image, same conda file content), so registering a component again adds no
+        environment version."""
+        versions = self.store.versions("environment", name)
+        if not versions or environment.get("version") is not None:
+            return None
+        latest = self.store.get("environment", name, version=versions[-1])
+        if latest is None or latest.get("image") != environment.get("image"):
+            return None
+        try:
+            same = (not environment.get("conda_file") and not latest.get("local_path")) or (
+                Path(latest["local_path"]).read_bytes() ==
+                Path(str(environment["conda_file"])).read_bytes())
+        except (OSError, KeyError, TypeError):
+            return None
+        return f"azureml:{name}:{latest['version']}" if same else None
 
     def _resolved(self, component: Mapping[str, Any]) -> dict:
         """The component with every step's component reference replaced by its definition."""
@@ -285,7 +303,8 @@ class PipelineOperations:
         if references.is_reference(path):
             asset = assets.resolve(self.store, "data", path)
             path = asset.get("local_path") or asset["path"]
-        location = self._location(path)
+        location = self._location(path if "://" in path or Path(path).is_absolute()
+                                  else str(Path(path).resolve()))
         if location.path is None:
             raise NotSupportedError(f"{where}: input {name!r} is on object storage ({path}); "
                                     "pipeline steps read local folders and datastores kept as "
@@ -420,8 +439,11 @@ class PipelineOperations:
             loaded = schemas.load_document(inputs_file).data or {}
             if not isinstance(loaded, Mapping):
                 raise ValidationError(f"{inputs_file}: expected inputs: and outputs: mappings")
+            base = Path(inputs_file).resolve().parent  # its paths are relative to it
             for key in ("inputs", "outputs"):
-                named[key] = {**(loaded.get(key) or {}), **(named.get(key) or {})}
+                given = {name: components.absolute_input(value, base)
+                         for name, value in (loaded.get(key) or {}).items()}
+                named[key] = {**given, **(named.get(key) or {})}
         inputs = dict(named.get("inputs") or {})
         if single_input is not None:
             data_inputs = [n for n, spec in declared.items() if spec["type"] in DATA_TYPES
