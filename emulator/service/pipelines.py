@@ -10,6 +10,7 @@ jobs of it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -30,7 +31,7 @@ from emulator.model.timestamps import iso_time
 from emulator.model.uris import DEFAULT_DATASTORE, datastore_uri, strip_type_prefix
 from emulator.model.validation import check_job_name
 from emulator.service import documents
-from emulator.workspace import assets
+from emulator.workspace import assets, datastores
 
 COMPONENT = "component"
 REGISTRY_ENVIRONMENT = "azureml://registries/"
@@ -123,6 +124,9 @@ class PipelineOperations:
         return stored
 
     def _registrable(self, component: dict) -> dict:
+        if component.get("type") == "pipeline":  # a graph that cannot run registers nothing
+            components.check_pipeline(self._resolved(component), component.get("name") or
+                                      "the pipeline")
         code = component.get("code")
         if isinstance(code, str):
             if components.is_reference(code):
@@ -145,9 +149,6 @@ class PipelineOperations:
             elif components.is_reference(inner):
                 found = self._component(inner)
                 step["component"] = f"azureml:{found['name']}:{found['version']}"
-        if component.get("type") == "pipeline":
-            components.check_pipeline(self._resolved(component), component.get("name") or
-                                      "the pipeline")
         return component
 
     def _same_environment(self, name: str, environment: Mapping[str, Any]) -> str | None:
@@ -188,7 +189,11 @@ class PipelineOperations:
         component = job["component"]
         if isinstance(component, str):
             component = self._component(component)
-        else:
+        else:  # refused before anything is registered when the job could not start
+            resolved = self._resolved(component)
+            components.check_pipeline(resolved, component.get("name") or "the pipeline")
+            components.resolve_inputs(resolved.get("inputs") or {}, job.get("inputs") or {},
+                                      f"pipeline job {name}")
             component = self._register_component(component)
         settings_ = job.get("settings") or {}
         return self._start_pipeline(
@@ -213,7 +218,8 @@ class PipelineOperations:
         cluster, max_instances, notices = self._cluster_for(compute, {})
         datastore = job_settings.get("default_datastore") or DEFAULT_DATASTORE
         job_dir = self.workspace.job_dir(job_name)
-        output_paths = {name: self._output_folder(spec, where, name)
+        output_paths = {name: self._output_folder(spec, where, name) if _has_path(spec)
+                        else str(self._datastore_root(datastore) / "azureml" / job_name / name)
                         for name, spec in outputs.items()}
         steps, step_outputs, environments_ = [], {}, {}
         for step_name in order:
@@ -305,13 +311,22 @@ class PipelineOperations:
             path = asset.get("local_path") or asset["path"]
         location = self._location(path if "://" in path or Path(path).is_absolute()
                                   else str(Path(path).resolve()))
-        if location.path is None:
-            raise NotSupportedError(f"{where}: input {name!r} is on object storage ({path}); "
-                                    "pipeline steps read local folders and datastores kept as "
-                                    "folders")
+        if location.path is None:  # a datastore on object storage: steps read a local copy
+            return {"path": str(self._input_copy(location))}
         if not Path(location.path).exists():
             raise ResourceNotFoundError(f"{where}: input {name!r}: {path} does not exist")
         return {"path": str(location.path)}
+
+    def _input_copy(self, location: Any) -> Path:
+        """The folder or file at an object-store location, downloaded once into the
+        workspace's input cache (keyed by its URI; uploads of the SDK are content-addressed)."""
+        cache = self.workspace.root / "cache" / "inputs" / hashlib.sha256(
+            location.uri.encode()).hexdigest()[:32]
+        if not cache.exists():
+            partial = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}")
+            datastores.download_tree(location.remote, location.prefix, partial)
+            partial.rename(cache)
+        return next(cache.iterdir())
 
     def _output_folder(self, spec: Any, where: str, name: str) -> str:
         path = spec.get("path") if isinstance(spec, Mapping) else spec
@@ -396,17 +411,13 @@ class PipelineOperations:
 
     def _deployed_component(self, data: Mapping[str, Any], base: Path) -> dict:
         if data.get("job_definition") is not None:
-            reference = data["job_definition"]
-            job_name = reference.removeprefix("azureml:") if isinstance(reference, str) else None
-            found = self.store.get_job(job_name) if job_name else None
-            if found is None or found[0].get("type") != "pipeline" or not found[0].get(
-                    "component"):
-                raise ResourceNotFoundError(f"job_definition {reference!r} names no pipeline job "
-                                            f"of workspace {self.workspace.name!r}; see 'job list'")
-            return self._component(found[0]["component"])
+            return self._job_component(data["job_definition"])
         component = data["component"]
         if isinstance(component, str) and components.is_reference(component):
-            return self._component(component)
+            found = self._component(component)
+            if found.get("source_job_id"):  # the SDK's job_definition=, see below
+                return self._job_component(f"azureml:{found['source_job_id']}")
+            return found
         if isinstance(component, str):
             loaded = components.load_component((base / component).resolve())
         else:
@@ -416,6 +427,57 @@ class PipelineOperations:
             raise ValidationError("component: a pipeline deployment deploys a pipeline "
                                   f"component, not a {loaded.get('type')} component")
         return self._register_component(loaded)
+
+    def _job_component(self, reference: Any) -> dict:
+        """The pipeline component a pipeline job (``azureml:<job>``) ran."""
+        job_name = reference.removeprefix("azureml:") if isinstance(reference, str) else None
+        found = self.store.get_job(job_name) if job_name else None
+        if found is None or found[0].get("type") != "pipeline" or not found[0].get("component"):
+            raise ResourceNotFoundError(f"job_definition {reference!r} names no pipeline job "
+                                        f"of workspace {self.workspace.name!r}; see 'job list'")
+        return self._component(found[0]["component"])
+
+    def register_job_component(self, name: str, version: str, job_name: str) -> dict:
+        """The pipeline component of job ``job_name`` registered as ``name:version`` with
+        ``source_job_id``: Azure's SDK deploys ``job_definition=<job>`` as such a component,
+        always ``azureml_anonymous:1``, so that version names the latest job given."""
+        component = self._job_component(f"azureml:{job_name}")
+        stored = {**component, "name": name, "version": version, "source_job_id": job_name,
+                  "id": references.arm_id(self.scope, "components", name, version),
+                  "creation_context": {"created_at": iso_time(), "created_by": settings.user()}}
+        self.store.put(COMPONENT, name, stored, version=version)
+        return documents.component(self.store, stored)
+
+    def pipeline_job_component(self, name: str) -> dict | None:
+        """The component a pipeline job (or the pipeline of a step) runs; None for others."""
+        document = self.show_job(name)
+        reference = document.get("component") if document.get("type") == "pipeline" else None
+        return documents.component(self.store, self._component(reference)) if reference \
+            else None
+
+    def publish_output(self, job_name: str, output_name: str) -> str:
+        """The datastore URI of a job's named output folder (``jobs.download``): a folder of
+        ``workspaceblobstore``, uploaded to its Azurite container first while Azurite serves it."""
+        record = self.job_record(job_name)
+        folder = Path((record.outputs or {}).get(output_name) or "")
+        if output_name not in (record.outputs or {}):
+            raise ResourceNotFoundError(f"job {job_name} has no output named {output_name!r}; "
+                                        f"its outputs: {', '.join(sorted(record.outputs)) or 'none'}")
+        root = self._datastore_root(DEFAULT_DATASTORE)
+        if not folder.is_relative_to(root):
+            raise NotSupportedError(f"job {job_name}: output {output_name} is at {folder}, "
+                                    f"outside {DEFAULT_DATASTORE}; download it with 'job download'")
+        prefix = folder.relative_to(root).as_posix()
+        store = self.blob_store()
+        if store is not None and folder.is_dir():
+            objects = store.objects()
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                try:
+                    objects.put_if_absent(store.key(f"{prefix}/{file.relative_to(folder).as_posix()}"),
+                                          file.read_bytes())
+                except FileExistsError:
+                    pass  # published by an earlier download
+        return datastore_uri(DEFAULT_DATASTORE, prefix + "/")
 
     def _invoke_pipeline(self, deployment: dict, inputs: Mapping[str, Any],
                          outputs: Mapping[str, Any], job_name: str | None) -> dict:
@@ -455,6 +517,10 @@ class PipelineOperations:
             inputs[data_inputs[0]] = {"type": input_type or declared[data_inputs[0]]["type"],
                                       "path": single_input}
         return inputs, dict(named.get("outputs") or {})
+
+
+def _has_path(spec: Any) -> bool:
+    return not isinstance(spec, Mapping) or spec.get("path") is not None
 
 
 def _definition(body: Mapping[str, Any]) -> str:
