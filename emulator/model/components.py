@@ -95,7 +95,8 @@ def _declared_from_values(values: Mapping[str, Any]) -> dict[str, Any]:
     declared = {}
     for name, value in values.items():
         if isinstance(value, Mapping):
-            declared[name] = {"type": value.get("type", "uri_folder"), "optional": True}
+            typed = {**schemas.defaults(COMPONENT, "given_input"), **value}
+            declared[name] = {"type": typed["type"], "optional": True}
         else:
             declared[name] = {"type": _literal_type(value), "optional": True}
     return declared
