@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from emulator.exceptions import ValidationError
+from emulator.exceptions import NotSupportedError, ValidationError
 from emulator.model import schemas
 from emulator.model.specs import apply_set_values
 
@@ -39,8 +39,14 @@ BINDING = re.compile(r"^\$\{\{\s*parent\.(?:inputs\.(?P<input>\w+)|jobs\.(?P<ste
                      r"(?P<output>\w+)|outputs\.(?P<pipeline_output>\w+))\s*\}\}$")
 
 
+REGISTRIES = "azureml://registries/"
+CURATED_ENVIRONMENTS = "azureml://registries/azureml/environments/"  # Azure's own registry
+
+
 def is_reference(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("azureml:")
+    """An ``azureml:`` reference to the workspace (registries are not the workspace's)."""
+    return isinstance(value, str) and value.startswith("azureml:") and \
+        not value.startswith(REGISTRIES)
 
 
 def load_component(source: str | Path | schemas.Document, set_values: Iterable[str] = (),
@@ -66,6 +72,10 @@ def load_pipeline_job(source: str | Path | schemas.Document, set_values: Iterabl
     base = base or Path.cwd()
     data = apply_set_values(_mapping(document, "a pipeline job"), set_values)
     document = schemas.Document(data, document.source, document.lines)
+    if data.get("type") != "pipeline" and isinstance(data.get("type"), str):
+        raise NotSupportedError(_at(document, ("type",), f"{data['type']} jobs are not supported "
+                                    "by the emulator: it runs type: pipeline jobs (and batch "
+                                    "endpoint jobs)"))
     schemas.validate(PIPELINE_JOB, document)
     data = copy.deepcopy(data)
     if "jobs" in data:  # inline steps: the job is its own pipeline component
@@ -127,6 +137,11 @@ def _absolute(data: dict[str, Any], base: Path, document: schemas.Document) -> d
     if isinstance(code, str) and not is_reference(code) and "://" not in code:
         data["code"] = str((base / code).resolve())
     environment = data.get("environment")
+    if isinstance(environment, str) and environment.startswith(REGISTRIES) and \
+            not environment.startswith(CURATED_ENVIRONMENTS):
+        raise NotSupportedError(_at(document, ("environment",), f"{environment}: environments "
+                                    "from registries other than Azure's curated 'azureml' are "
+                                    "not supported; register the environment in the workspace"))
     if isinstance(environment, dict) and isinstance(environment.get("conda_file"), str):
         environment["conda_file"] = str((base / environment["conda_file"]).resolve())
     for step_name, step in (data.get("jobs") or {}).items():
@@ -148,6 +163,10 @@ def _absolute(data: dict[str, Any], base: Path, document: schemas.Document) -> d
                                      for name in step.get("outputs") or {}}}
             step["component"] = load_component(schemas.Document(component, document.source, {}),
                                                base=base)
+        elif isinstance(component, str) and component.startswith(REGISTRIES):
+            raise NotSupportedError(_at(document, ("jobs", step_name, "component"),
+                                        "components from registries are not supported by the "
+                                        "emulator; register the component in the workspace"))
         elif isinstance(component, str) and not is_reference(component):
             path = (base / component).resolve()
             if not path.is_file():

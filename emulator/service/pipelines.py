@@ -9,6 +9,7 @@ jobs of it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -34,7 +35,6 @@ from emulator.service import documents
 from emulator.workspace import assets, datastores
 
 COMPONENT = "component"
-REGISTRY_ENVIRONMENT = "azureml://registries/"
 DEFAULT_INSTANCES = 2  # steps side by side when the compute names no maximum
 # Fields of a stored component that are not its definition (immutability compares the rest).
 _BOOKKEEPING = ("id", "creation_context", "is_archived")
@@ -345,7 +345,7 @@ class PipelineOperations:
         environment = component.get("environment")
         if not isinstance(environment, str):
             return None
-        if environment.startswith(REGISTRY_ENVIRONMENT):
+        if environment.startswith(components.CURATED_ENVIRONMENTS):
             notices.append(f"step {step}: {environment} is an environment of Azure's registry; "
                            "the step runs in the job's own environment")
             return None
@@ -472,11 +472,9 @@ class PipelineOperations:
         if store is not None and folder.is_dir():
             objects = store.objects()
             for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-                try:
-                    objects.put_if_absent(store.key(f"{prefix}/{file.relative_to(folder).as_posix()}"),
-                                          file.read_bytes())
-                except FileExistsError:
-                    pass  # published by an earlier download
+                key = store.key(f"{prefix}/{file.relative_to(folder).as_posix()}")
+                with contextlib.suppress(FileExistsError):  # published by an earlier download
+                    objects.put_if_absent(key, file.read_bytes())
         return datastore_uri(DEFAULT_DATASTORE, prefix + "/")
 
     def _invoke_pipeline(self, deployment: dict, inputs: Mapping[str, Any],

@@ -293,6 +293,14 @@ BAD_PIPELINES = {
         "${{inputs.nope}} names no declared input of component 'a'"),
     "sweep step": (pipeline({"a": {"type": "sweep", "component": command("a", "true")}}),
                    "$.jobs.a.type: sweep jobs (hyperparameter tuning) are not supported"),
+    "parallel step": (pipeline({"a": {"type": "parallel", "component": command("a", "true")}}),
+                      "$.jobs.a.type: parallel steps (use a type: model batch deployment"),
+    "another registry": (pipeline({"a": {"component": command(
+        "a", "true", environment="azureml://registries/contoso/environments/x/labels/latest")}}),
+        "environments from registries other than Azure's curated 'azureml' are not supported"),
+    "registry component": (pipeline({"a": {
+        "component": "azureml://registries/azureml/components/x/labels/latest"}}),
+        "$.jobs.a.component: components from registries are not supported"),
 }
 
 
@@ -347,3 +355,20 @@ def test_components_are_versions_shown_listed_and_archived(home):
     assert "heart_prep" not in names.split()
     code, _, err = run_cli("ml", "component", "show", "-n", "nope", env=env)
     assert code == 3 and "component 'nope' is not registered" in err
+
+
+def test_a_curated_environment_runs_in_the_jobs_own_with_a_notice(front, tmp_path):
+    curated = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
+    jobs = {"a": {"component": command("a", "python -c 'print(1)'", environment=curated)}}
+    name = front.create_job(job_file(tmp_path, pipeline(jobs)))
+    shown = front.wait(name)
+    assert shown["status"] == "Completed"
+    assert shown["notices"] == [f"step a: {curated} is an environment of Azure's registry; the "
+                                "step runs in the job's own environment"]
+
+
+def test_other_job_types_are_refused_by_their_type(front, tmp_path):
+    path = write(tmp_path, "command-job.yml", {"type": "command", "command": "echo hi"})
+    message = front.refused(lambda svc: svc.create_job(str(path)), "ml", "job", "create",
+                            "-f", str(path))
+    assert "$.type: command jobs are not supported by the emulator" in message
