@@ -24,6 +24,7 @@ from emulator.server import (
     data_plane,
     discovery,
     history,
+    pipeline_routes,
     workspace_routes,
 )
 from emulator.service import home as home_operations
@@ -105,6 +106,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
 
     _answer_errors_as_azure_does(app)
     app.include_router(control_plane.router)
+    app.include_router(pipeline_routes.router)  # before asset_routes: its component GETs
     app.include_router(asset_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(data_plane.router)

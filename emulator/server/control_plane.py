@@ -15,10 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.model.references import Scope
 from emulator.model.schemas import Document
-from emulator.server import security, translate
+from emulator.server import pipeline_translate, security, translate
 from emulator.server.models import (
     DEPLOYMENT_BODY,
     ENDPOINT_BODY,
+    ArmJob,
     ArmList,
     ArmResource,
     OperationStatus,
@@ -152,15 +153,21 @@ DEPLOYMENT = WS + "/batchEndpoints/{endpoint}/deployments/{deployment}"
 def list_deployments(request: Request, subscription: str, resource_group: str, workspace: str,
                      endpoint: str, api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return {"value": [translate.deployment_out(svc.scope, d, {})
-                      for d in svc.list_deployments(endpoint)]}
+    return {"value": [deployment_out(svc, d) for d in svc.list_deployments(endpoint)]}
 
 
 @router.get(DEPLOYMENT, response_model=ArmResource, responses=READ)
 def get_deployment(request: Request, subscription: str, resource_group: str, workspace: str,
                    endpoint: str, deployment: str, api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return translate.deployment_out(svc.scope, svc.show_deployment(deployment, endpoint), {})
+    return deployment_out(svc, svc.show_deployment(deployment, endpoint))
+
+
+def deployment_out(svc: BatchService, document: dict) -> dict:
+    """A model deployment, or a ``type: pipeline`` one."""
+    if document.get("type") == "pipeline":
+        return pipeline_translate.pipeline_deployment_out(document, svc.scope)
+    return translate.deployment_out(svc.scope, document, {})
 
 
 @router.put(DEPLOYMENT, response_model=ArmResource, responses=WRITE, status_code=200,
@@ -170,12 +177,28 @@ async def put_deployment(request: Request, response: Response, subscription: str
                          api_version: ApiVersion = None) -> dict:
     body = await json_body(request)
     svc = service(request, subscription, resource_group, workspace)
+    if pipeline_translate.is_pipeline_deployment(body):
+        return await _put_pipeline_deployment(request, response, svc, endpoint, deployment,
+                                              body)
     data = translate.deployment_in(deployment, endpoint, body)
     document, created = await run_in_threadpool(  # registers and copies model and code
         svc.put_deployment, Document(data, "request body", {}), Path.cwd())
     response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
     return translate.deployment_out(svc.scope, document, {})
+
+
+async def _put_pipeline_deployment(request: Request, response: Response, svc: BatchService,
+                                   endpoint: str, deployment: str, body: dict) -> dict:
+    """A PipelineComponent deployment: a registered pipeline component (or the component the
+    SDK made of a pipeline job for ``job_definition=``) deployed ``type: pipeline``."""
+    data = pipeline_translate.pipeline_deployment_in(deployment, endpoint, body)
+    existed = any(d["name"] == deployment for d in svc.list_deployments(endpoint))
+    document = await run_in_threadpool(
+        svc.create_deployment, Document(data, "request body", {}), base=Path.cwd())
+    response.status_code = 200 if existed else 201
+    response.headers.update(operation_header(request, svc.subscription))
+    return pipeline_translate.pipeline_deployment_out(document, svc.scope)
 
 
 @router.delete(DEPLOYMENT, status_code=200, responses=DELETE, response_model=None)
@@ -194,14 +217,27 @@ def delete_deployment(request: Request, response: Response, subscription: str,
 def list_jobs(request: Request, subscription: str, resource_group: str, workspace: str,
               api_version: ApiVersion = None) -> dict:
     svc = service(request, subscription, resource_group, workspace)
-    return {"value": [translate.job_out(j) for j in svc.list_jobs()]}
+    return {"value": [job_out(svc, j) for j in svc.list_jobs()]}
 
 
-@router.get(WS + "/jobs/{job}", response_model=ArmResource, responses=READ)
+@router.get(WS + "/jobs/{job}", response_model=ArmJob, responses=READ)
 def get_job(request: Request, subscription: str, resource_group: str, workspace: str, job: str,
             api_version: ApiVersion = None) -> dict:
     """A job, or the scoring step of one (``<job>-batchscoring``, its one child run)."""
-    document, step = service(request, subscription, resource_group, workspace).job_or_step(job)
+    svc = service(request, subscription, resource_group, workspace)
+    document, step = svc.job_or_step(job)
+    return job_out(svc, document, step)
+
+
+def job_out(svc: BatchService, document: dict, step: bool = False) -> dict:
+    """A batch job (or its scoring step), a pipeline job, or a pipeline's step (whose
+    ``properties: null`` sends the SDK to run history for it)."""
+    if document.get("parent_job_name") and not step:
+        return pipeline_translate.step_job_out(document)
+    if document.get("steps") is not None:
+        component = svc.pipeline_job_component(document["name"]) or {}
+        return pipeline_translate.pipeline_job_out({**document,
+                                                    "jobs": component.get("jobs") or {}})
     return translate.job_out(document, step)
 
 

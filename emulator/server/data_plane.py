@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from emulator.exceptions import ResourceNotFoundError
-from emulator.server import security, translate
+from emulator.server import pipeline_translate, security, translate
 from emulator.server.control_plane import json_body
 from emulator.server.models import INVOKE_BODY, ArmList, ArmResource, error_responses
 from emulator.server.models import json_body as body_schema
@@ -32,11 +32,18 @@ async def invoke(request: Request, endpoint: str,
                  azureml_model_deployment: str | None = Header(
                      None, description="Deployment to use instead of the default")) -> dict:
     """Invoke the endpoint: the preview body (properties.dataset, outputDataset,
-    outputFileName) or the GA body (properties.InputData / OutputData)."""
+    outputFileName) or the GA body (properties.InputData / OutputData); a pipeline
+    deployment takes named inputs (``Literal`` ones too) and outputs."""
     body = await json_body(request)
     svc = service(request)
     deployment = azureml_model_deployment or None
-    svc.invoke_deployment(endpoint, deployment)  # no deployment: said before the inputs
+    target = svc.invoke_deployment(endpoint, deployment)  # no deployment: said before inputs
+    if target.get("type") == "pipeline":
+        inputs, outputs = pipeline_translate.invoke_inputs_in(body)
+        document = await run_in_threadpool(  # resolves the pipeline, copies remote inputs
+            lambda: svc.invoke(endpoint, deployment_name=deployment, named_inputs=inputs,
+                               named_outputs=outputs))
+        return pipeline_translate.pipeline_batch_job_out(document, endpoint_id(svc, endpoint))
     arguments = translate.invoke_in(body)
     document = await run_in_threadpool(  # lists the input, checks the output
         lambda: svc.invoke(endpoint, deployment_name=deployment, **arguments))

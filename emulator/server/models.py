@@ -27,6 +27,10 @@ class ArmResource(_Open):
     properties: dict[str, Any]
 
 
+class ArmJob(ArmResource):
+    properties: dict[str, Any] | None  # null for a pipeline's step: read it from run history
+
+
 class ArmList(_Open):
     value: list[ArmResource]
     nextLink: str | None = None

@@ -324,8 +324,8 @@ def pipeline_job_in(name: str, body: Mapping) -> dict:
                               "command job runs as a step of a pipeline job)")
     document: dict[str, Any] = {"name": name, "type": "pipeline"}
     for key, field in (("displayname", "display_name"), ("description", "description"),
-                       ("experimentname", "experiment_name"), ("tags", "tags"),
-                       ("properties", "properties")):
+                       ("experimentname", "experiment_name"), ("tags", "tags")):
+        # (the SDK's job ``properties`` are its bookkeeping; the job YAML has none)
         if p.get(key):
             document[field] = p[key]
     if p.get("computeid"):
@@ -565,3 +565,53 @@ def _json_type(value: Any) -> str:
     if isinstance(value, float):
         return "number"
     return "string"
+
+
+# ----------------------------------------------------------------------------- routing
+
+
+def job_type(body: Any) -> str:
+    """``properties.jobType`` of a job body (``Pipeline``, ``Command``, ``Sweep`` …)."""
+    return str(lower_keys(lower_keys(body).get("properties")).get("jobtype") or "")
+
+
+def is_pipeline_deployment(body: Any) -> bool:
+    """A deployment body of ``deploymentConfigurationType: PipelineComponent``."""
+    configuration = lower_keys(lower_keys(lower_keys(body).get("properties")).get(
+        "deploymentconfiguration"))
+    return str(configuration.get("deploymentconfigurationtype") or "").lower() == \
+        "pipelinecomponent"
+
+
+def pipeline_batch_job_out(document: Mapping, endpoint_id: str) -> dict:
+    """The data plane's BatchJobResource of an invoked pipeline: its named inputs and
+    outputs (literals as ``Literal`` values)."""
+    inputs = {}
+    for key, value in (document.get("inputs") or {}).items():
+        if isinstance(value, Mapping) and value.get("path") is not None:
+            kind = str(value.get("type", "uri_folder"))
+            inputs[key] = {"jobInputType": "".join(p.title() for p in kind.split("_")),
+                           "uri": value["path"]}
+        else:
+            inputs[key] = {"jobInputType": "Literal", "value": _text(
+                value.get("value") if isinstance(value, Mapping) else value)}
+    studio = ((document.get("services") or {}).get("Studio") or {}).get("endpoint")
+    context = document.get("creation_context") or {}
+    return {
+        "id": f"{endpoint_id}/jobs/{document['name']}", "name": document["name"],
+        "type": f"{PROVIDER}/workspaces/batchEndpoints/jobs",
+        "systemData": {"createdAt": context.get("created_at"),
+                       "createdBy": context.get("created_by")},
+        "properties": {
+            "status": document["status"], "name": document["name"],
+            "provisioningState": {"Completed": "Succeeded", "Failed": "Failed",
+                                  "Canceled": "Canceled"}.get(document["status"], "InProgress"),
+            "inputData": inputs,
+            "outputData": {key: {"jobOutputType": "UriFolder", "uri": value.get("path")}
+                           for key, value in (document.get("outputs") or {}).items()},
+            "interactionEndpoints": {"Studio": {"endpoint": studio,
+                                                "jobEndpointType": "Studio"}},
+            "properties": document.get("properties") or {},
+            **({"error": document["error"]} if document.get("error") else {}),
+        },
+    }
