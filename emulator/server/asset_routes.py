@@ -66,7 +66,8 @@ def _read_routes(kind: str) -> None:
 
 
 for _kind in SEGMENTS:
-    _read_routes(_kind)
+    if _kind != "component":  # components have routes of their own (pipeline_routes)
+        _read_routes(_kind)
 
 
 # ----------------------------------------------------------------------------- writes

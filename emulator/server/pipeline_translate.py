@@ -52,10 +52,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from emulator.exceptions import ValidationError
+from emulator.model import schemas
 from emulator.model.references import PROVIDER, Scope, arm_id
 from emulator.server.translate import job_system_data, lower_keys, system_data
 
 ANONYMOUS = "azureml_anonymous"  # the name the SDK registers inline steps under
+# What a body leaves out means what the schemas say it means.
+COMPONENT_TYPE = schemas.load_schema("component")["properties"]["type"]["default"]
+STEP_TYPE = schemas.defaults("component", "step")["type"]
+DATA_TYPE = schemas.defaults("component", "given_input")["type"]
+LITERAL = "literal"  # an input without a type is a literal value
 COMPONENT_TYPES = ("command", "pipeline", "parallel")
 _ARM_ID = re.compile(
     r"^(?:azureml:)?/*subscriptions/(?P<subscription>[^/]+)/resource[gG]roups/(?P<group>[^/]+)/"
@@ -139,7 +145,7 @@ def component_in(name: str, version: str, body: Mapping) -> dict:
     if not isinstance(spec, Mapping):
         raise ValidationError("properties.componentSpec is required: the component's YAML "
                               "fields (name, type, inputs, outputs, command or jobs)")
-    kind = spec.get("type") or "command"
+    kind = spec.get("type") or COMPONENT_TYPE
     if kind not in COMPONENT_TYPES:
         raise ValidationError(f"componentSpec.type {kind!r} is not supported here; the supported "
                               f"types are: {', '.join(COMPONENT_TYPES)}")
@@ -179,7 +185,7 @@ def step_in(step: Mapping) -> dict:
     fields = _keys(step)
     document: dict[str, Any] = {k: v for k, v in step.items() if k not in (
         "name", "componentId", "component_id", "inputs", "outputs", "computeId", "_source")}
-    document["type"] = step.get("type") or "command"
+    document["type"] = step.get("type") or STEP_TYPE
     component = fields.get("componentid") or step.get("component")
     if component is not None:
         document["component"] = _reference(component)
@@ -198,7 +204,8 @@ def _binding_in(value: Any) -> Any:
     spec = _keys(value)
     if not spec:
         return value
-    kind = str(spec.get("jobinputtype") or spec.get("type") or "literal").lower().replace("_", "")
+    given = spec.get("jobinputtype") or spec.get("type")
+    kind = str(given).lower().replace("_", "") if given else LITERAL
     if kind == "literal":
         return spec.get("value")
     if kind not in _URI_KINDS:
@@ -216,7 +223,8 @@ def _output_in(value: Any) -> Any:
     spec = _keys(value)
     if not spec:
         return value
-    kind = str(spec.get("joboutputtype") or spec.get("type") or "").lower().replace("_", "")
+    given = spec.get("joboutputtype") or spec.get("type")
+    kind = str(given).lower().replace("_", "") if given else ""
     if kind == "literal" or (not kind and "value" in spec):
         return spec.get("value")
     result: dict[str, Any] = {"type": _URI_KINDS.get(kind, kind or "uri_folder")}
@@ -274,7 +282,7 @@ def step_out_rest(step_name: str, step: Mapping, scope: Scope) -> dict:
     rest: dict[str, Any] = {k: v for k, v in step.items()
                             if k not in ("component", "inputs", "outputs", "compute")}
     rest["name"] = step_name
-    rest["type"] = step.get("type") or "command"
+    rest["type"] = step.get("type") or STEP_TYPE
     component = step.get("component")
     if isinstance(component, str):
         rest["componentId"] = _arm(scope, "components", component)
@@ -285,7 +293,7 @@ def step_out_rest(step_name: str, step: Mapping, scope: Scope) -> dict:
     inputs = {}
     for key, value in (step.get("inputs") or {}).items():
         if isinstance(value, Mapping) and value.get("path") is not None:
-            inputs[key] = {"job_input_type": value.get("type", "uri_folder"),
+            inputs[key] = {"job_input_type": value.get("type", DATA_TYPE),
                            "uri": _input_uri(scope, value)}
         else:
             inputs[key] = {"job_input_type": "literal",
@@ -295,7 +303,7 @@ def step_out_rest(step_name: str, step: Mapping, scope: Scope) -> dict:
         if isinstance(value, str):
             outputs[key] = {"type": "literal", "value": value}
         elif isinstance(value, Mapping):
-            outputs[key] = {"job_output_type": value.get("type", "uri_folder"),
+            outputs[key] = {"job_output_type": value.get("type", DATA_TYPE),
                             **({"uri": value["path"]} if value.get("path") else {})}
     if inputs:
         rest["inputs"] = inputs
@@ -364,13 +372,13 @@ def pipeline_job_out(document: Mapping) -> dict:
     inputs = {}
     for key, value in (document.get("inputs") or {}).items():
         if isinstance(value, Mapping) and value.get("path") is not None:
-            inputs[key] = {"jobInputType": value.get("type", "uri_folder"),
+            inputs[key] = {"jobInputType": value.get("type", DATA_TYPE),
                            "uri": _input_uri(scope, value)}
         else:
             literal = value.get("value", value.get("default")) if isinstance(value, Mapping) \
                 else value
             inputs[key] = {"jobInputType": "literal", "value": _text(literal)}
-    outputs = {key: {"jobOutputType": value.get("type", "uri_folder"),
+    outputs = {key: {"jobOutputType": value.get("type", DATA_TYPE),
                      **({"uri": value["path"]} if value.get("path") else {})}
                for key, value in (document.get("outputs") or {}).items()
                if isinstance(value, Mapping)}
@@ -456,7 +464,7 @@ def step_run_data_out(step: Mapping, workspace: str) -> dict:
     """``POST rundata`` for a step: its named outputs as data asset ids."""
     return {"runMetadata": {"runId": step["name"], "status": step["status"], "outputs": {
         name: {"assetId": output_asset_id(workspace, step["name"], name),
-               "type": output.get("type", "uri_folder")}
+               "type": output.get("type", DATA_TYPE)}
         for name, output in (step.get("outputs") or {}).items()}}}
 
 
@@ -589,7 +597,7 @@ def pipeline_batch_job_out(document: Mapping, endpoint_id: str) -> dict:
     inputs = {}
     for key, value in (document.get("inputs") or {}).items():
         if isinstance(value, Mapping) and value.get("path") is not None:
-            kind = str(value.get("type", "uri_folder"))
+            kind = str(value.get("type", DATA_TYPE))
             inputs[key] = {"jobInputType": "".join(p.title() for p in kind.split("_")),
                            "uri": value["path"]}
         else:
