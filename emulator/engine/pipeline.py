@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class StepSpec:
     environment_variables: tuple[tuple[str, str], ...] = ()
     timeout: float | None = None
     after: tuple[str, ...] = ()  # steps whose outputs this one reads
+    kind: str = "command"  # or "parallel": mini-batches on the engine, carried by the runner
+    batch: dict | None = None  # a parallel step's input, results folder, script and settings
 
 
 @dataclass
@@ -126,13 +129,18 @@ def _tail(log: Path) -> str:
 
 def run_pipeline(client, workers: list[str], steps: list[StepSpec], continue_on_failure: bool,
                  should_stop: Callable[[], bool],
-                 on_step: Callable[[StepSpec, StepResult | None], None]) -> dict[str, StepResult]:
+                 on_step: Callable[[StepSpec, StepResult | None], None],
+                 run_parallel: Callable[[StepSpec], StepResult] | None = None,
+                 ) -> dict[str, StepResult]:
     """Run the steps (in an order where each comes after its ``after``) on ``workers``;
     ``on_step(spec, None)`` when a step starts and ``on_step(spec, result)`` when it ends.
-    A step whose inputs did not complete is not run (Canceled); after a failure, with
-    ``continue_on_failure`` False, no further step starts."""
+    A parallel step is handed to ``run_parallel`` in a thread of this process (it schedules
+    its own mini-batches on the same cluster). A step whose inputs did not complete is not
+    run (Canceled); after a failure, with ``continue_on_failure`` False, no further step
+    starts."""
     pending = list(steps)
-    running: dict = {}  # future -> spec
+    running: dict = {}  # future (Dask's, or a thread's) -> spec
+    threads = ThreadPoolExecutor(max_workers=max(1, len(steps)), thread_name_prefix="step")
     results: dict[str, StepResult] = {}
     stopping = False
     while pending or running:
@@ -153,8 +161,11 @@ def run_pipeline(client, workers: list[str], steps: list[StepSpec], continue_on_
                 on_step(spec, results[spec.name])
             elif all(name in results for name in spec.after):
                 pending.remove(spec)
-                future = client.submit(run_step, spec, key=f"step-{spec.job_name}", pure=False,
-                                       workers=workers, allow_other_workers=False)
+                if spec.kind == "parallel" and run_parallel is not None:
+                    future = threads.submit(run_parallel, spec)
+                else:
+                    future = client.submit(run_step, spec, key=f"step-{spec.job_name}",
+                                           pure=False, workers=workers, allow_other_workers=False)
                 running[future] = spec
                 on_step(spec, None)
         done = [future for future in running if future.done()]
@@ -170,4 +181,5 @@ def run_pipeline(client, workers: list[str], steps: list[StepSpec], continue_on_
                                     end=time.time())
             results[spec.name] = result
             on_step(spec, result)
+    threads.shutdown(wait=True)
     return results

@@ -10,6 +10,7 @@ then carries the step's own log, so following the parent follows every step.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -20,10 +21,19 @@ from emulator.engine import environments
 from emulator.engine.cluster import ClusterSpec, job_instances
 from emulator.engine.pipeline import COMPLETED, StepResult, StepSpec, run_pipeline
 from emulator.exceptions import EmulatorError
+from emulator.jobs.execute import execute
+from emulator.jobs.plan import JobPlan, Location
 from emulator.jobs.record import JobRecord, JobStatus
+from emulator.model import schemas
+from emulator.model.specs import BatchDeploymentSettings
+from emulator.scoring.bootstrap import PROGRAM_ARGUMENTS
 
 KIND = "pipeline"
 STEP_LOG = "logs/user_logs/std_log.txt"  # Azure's, for command jobs
+PARALLEL_RESULTS = "parallel_run_step.txt"  # Azure's results file of a parallel step
+# A parallel step's instances when its resources name none: the deployment schema's default.
+DEFAULT_PARALLEL_INSTANCES = schemas.load_schema("batch_deployment")["properties"]["resources"][
+    "properties"]["instance_count"]["default"]
 
 
 @dataclass
@@ -96,8 +106,13 @@ def execute_pipeline(plan: PipelinePlan, job: JobRecord,
                     on_change(job)
 
 
+            def run_parallel(spec: StepSpec) -> StepResult:
+                return _run_parallel(plan, spec, children[spec.name], instances, should_stop,
+                                     on_change)
+
             results = run_pipeline(instances.client, instances.addresses, steps,
-                                   plan.continue_on_step_failure, should_stop, on_step)
+                                   plan.continue_on_step_failure, should_stop, on_step,
+                                   run_parallel)
     except EmulatorError as exc:
         return _finish(job, JobStatus.FAILED, str(exc), on_change, say, exc.detail)
     except Exception as exc:
@@ -138,8 +153,9 @@ def _record_step(child: JobRecord, spec: StepSpec, result: StepResult | None,
         on_change(child)
         return
     child.error = result.error.splitlines()[0] if result.error else ""
-    child.error_detail = result.error
-    child.set_status(JobStatus(result.status))
+    child.error_detail = child.error_detail or result.error
+    if child.status != result.status:  # a parallel step's own run has recorded it already
+        child.set_status(JobStatus(result.status))
     took = f" in {result.end - result.start:.1f} s" if result.end and result.exit_code is not None \
         else ""
     say(f"step {spec.name}: {result.status}{took}" + (f": {child.error}" if child.error else ""))
@@ -150,6 +166,38 @@ def _record_step(child: JobRecord, spec: StepSpec, result: StepResult | None,
     for line in lines:
         say(f"[{spec.name}] {line}")
     on_change(child)
+
+
+def _run_parallel(plan: PipelinePlan, spec: StepSpec, child: JobRecord, instances,
+                  should_stop: Callable[[], bool],
+                  on_change: Callable[[JobRecord], None]) -> StepResult:
+    """A parallel step: its mini-batches scored by the engine on the pipeline's own cluster,
+    with Azure's parallel settings, its results appended to ``append_row_to``."""
+    batch = spec.batch or {}
+    started = time.time()
+    step_dir = Path(child.job_folder)
+    variables = {**dict(spec.environment_variables),
+                 PROGRAM_ARGUMENTS: json.dumps(batch.get("program_arguments") or [])}
+    settings = BatchDeploymentSettings.from_mapping(
+        {**batch.get("settings", {}), "output_file_name": PARALLEL_RESULTS,
+         "environment_variables": variables})
+    output = Path(batch.get("output") or step_dir / "summary")
+    model_dir = step_dir / "model"  # a parallel task's model comes as a program argument
+    model_dir.mkdir(parents=True, exist_ok=True)
+    code = Path(spec.code_dir or step_dir)
+    wanted = (batch.get("resources") or {}).get("instance_count") or DEFAULT_PARALLEL_INSTANCES
+    job_plan = JobPlan(
+        job_name=spec.job_name, job_dir=step_dir,
+        input=Location(batch["input"], path=Path(batch["input"])),
+        output=Location(str(output), path=output), code_dir=code,
+        scoring_script=code / batch["entry_script"], model_dir=model_dir, settings=settings,
+        instance_count=max(1, min(int(wanted), len(instances.addresses))),
+        cluster=ClusterSpec(scheduler_address=instances.client.scheduler.address),
+        python=spec.python, home=plan.home)
+    record = execute(job_plan, child, should_stop, on_change)
+    return StepResult(spec.name, str(record.status), record.error,
+                      exit_code=0 if record.status == JobStatus.COMPLETED else None,
+                      start=started, end=time.time())
 
 
 def _finish(job: JobRecord, status: JobStatus, error: str, on_change, say,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -34,6 +35,7 @@ class JobStatus(str, Enum):
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
 
 MAX_FAILED_MINI_BATCHES_KEPT = 100
+DEFAULT_LOG = "logs/job_progress_overview.txt"
 
 
 @dataclass
@@ -75,7 +77,7 @@ class JobRecord:
     failed_mini_batches: list[FailedMiniBatch] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     dashboard_link: str = ""  # the Dask dashboard of the job's cluster, while it runs
-    log_file: str = "logs/job_progress_overview.txt"  # what job stream follows, in job_folder
+    log_file: str = DEFAULT_LOG  # what job stream follows, in job_folder
     outputs: dict[str, str] = field(default_factory=dict)  # named outputs of pipelines, steps
 
     def __post_init__(self) -> None:
@@ -121,7 +123,8 @@ class JobRecord:
     def save(self) -> None:
         """Write ``job.json`` atomically, so readers never see a half-written record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".job.json.{os.getpid()}.tmp")
+        # one temporary file per writer: a pipeline's runner saves a step from two threads
+        temporary = self.path.with_name(f".job.json.{os.getpid()}.{threading.get_ident()}.tmp")
         temporary.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         os.replace(temporary, self.path)
 

@@ -31,7 +31,10 @@ LITERAL_TYPES: dict[str, tuple[type, ...]] = {
 UNSUPPORTED_STEPS = {
     "sweep": "sweep jobs (hyperparameter tuning)", "automl": "AutoML jobs",
     "spark": "Spark jobs", "data_transfer": "data transfer jobs", "import": "import jobs",
-    "parallel": "parallel steps (use a type: model batch deployment for mini-batch scoring)"}
+}
+PARALLEL = "parallel"
+# The fields of a parallel component that name inputs and outputs, where they are.
+PARALLEL_TEMPLATES = (("input_data",), ("task", "program_arguments"), ("task", "append_row_to"))
 
 PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 OPTIONAL_PART = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
@@ -129,14 +132,20 @@ def absolute_input(value: Any, base: Path) -> Any:
     return value
 
 
+def runnable(component: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Where a component keeps its code and environment: itself, or a parallel one's task."""
+    return component["task"] if component.get("type") == PARALLEL else component
+
+
 def _absolute(data: dict[str, Any], base: Path, document: schemas.Document) -> dict[str, Any]:
     """Local paths of a component made absolute; relative step components loaded."""
-    code = data.get("code")
+    holder = runnable(data)
+    code = holder.get("code")
     if isinstance(code, Mapping):
-        code = data["code"] = code.get("local_path")
+        code = holder["code"] = code.get("local_path")
     if isinstance(code, str) and not is_reference(code) and "://" not in code:
-        data["code"] = str((base / code).resolve())
-    environment = data.get("environment")
+        holder["code"] = str((base / code).resolve())
+    environment = holder.get("environment")
     if isinstance(environment, str) and environment.startswith(REGISTRIES) and \
             not environment.startswith(CURATED_ENVIRONMENTS):
         raise NotSupportedError(_at(document, ("environment",), f"{environment}: environments "
@@ -149,7 +158,7 @@ def _absolute(data: dict[str, Any], base: Path, document: schemas.Document) -> d
         if kind in UNSUPPORTED_STEPS:
             raise ValidationError(_at(document, ("jobs", step_name, "type"),
                                       f"{UNSUPPORTED_STEPS[kind]} are not supported by the "
-                                      "emulator; use command steps"))
+                                      "emulator; use command or parallel steps"))
         component = step.get("component")
         if component is None:  # a command written in the step itself
             inline = {key: step.pop(key) for key in ("command", "code", "environment")
@@ -177,21 +186,27 @@ def _absolute(data: dict[str, Any], base: Path, document: schemas.Document) -> d
         elif isinstance(component, Mapping):
             step["component"] = load_component(schemas.Document(dict(component),
                                                                 document.source, {}), base=base)
-    if data.get("type", "command") == "command":
+    if data.get("type", "command") in ("command", PARALLEL):
         check_command(data, document)
     return data
 
 
 def check_command(component: Mapping[str, Any], document: schemas.Document | None = None) -> None:
-    """A command names only the component's declared inputs and outputs."""
+    """A command (a parallel component's input_data, program_arguments and append_row_to)
+    names only the component's declared inputs and outputs."""
     declared = {"inputs": set(component.get("inputs") or {}),
                 "outputs": set(component.get("outputs") or {})}
-    for kind, name in PLACEHOLDER.findall(component["command"]):
-        if name not in declared[kind]:
-            known = ", ".join(sorted(declared[kind])) or "none"
-            raise ValidationError(_at(document, ("command",),
-                                      f"${{{{{kind}.{name}}}}} names no declared {kind[:-1]} of "
-                                      f"component {component.get('name')!r} ({kind}: {known})"))
+    fields = PARALLEL_TEMPLATES if component.get("type") == PARALLEL else (("command",),)
+    for field in fields:
+        text = component.get(field[0])
+        text = text.get(field[1]) if isinstance(text, Mapping) and len(field) > 1 else text
+        for kind, name in PLACEHOLDER.findall(text if isinstance(text, str) else ""):
+            if name not in declared[kind]:
+                known = ", ".join(sorted(declared[kind])) or "none"
+                raise ValidationError(_at(document, field,
+                                          f"${{{{{kind}.{name}}}}} names no declared "
+                                          f"{kind[:-1]} of component {component.get('name')!r} "
+                                          f"({kind}: {known})"))
 
 
 def check_pipeline(component: Mapping[str, Any], where: str = "pipeline") -> list[str]:
@@ -347,6 +362,17 @@ def _typed(name: str, kind: str, value: Any, where: str) -> Any:
         raise ValidationError(f"{where}: input {name!r} must be {_article(kind)}, not "
                               f"{value!r}")
     return value
+
+
+def render_value(template: str, inputs: Mapping[str, Any], outputs: Mapping[str, str]) -> str:
+    """A field such as a parallel component's ``input_data`` with its placeholders replaced,
+    unquoted (it is a path, not a shell command)."""
+    def replace(match: re.Match) -> str:
+        values = inputs if match[1] == "inputs" else outputs
+        value = values.get(match[2])
+        return str(value["path"] if isinstance(value, Mapping) else value)
+
+    return PLACEHOLDER.sub(replace, template)
 
 
 def render_command(command: str, inputs: Mapping[str, Any], outputs: Mapping[str, str]) -> str:

@@ -180,6 +180,10 @@ def _load_script(path: str):
     return module
 
 
+# A parallel step's task.program_arguments (a JSON list), appended to sys.argv as Azure does.
+PROGRAM_ARGUMENTS = "BATCH_EMULATOR_PROGRAM_ARGUMENTS"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--script", required=True)
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, args.code_dir)
     sys.path.append(args.shim_dir)
     # Scripts written for PRS read extra arguments with parse_known_args (Azure passes some).
-    sys.argv = [args.script, "--logging_level", args.logging_level.upper()]
+    sys.argv = [args.script, "--logging_level", args.logging_level.upper(),
+                *json.loads(os.environ.get(PROGRAM_ARGUMENTS) or "[]")]
     logging.basicConfig(
         stream=sys.stdout,
         level=getattr(logging, args.logging_level.upper(), logging.INFO),

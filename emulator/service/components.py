@@ -114,20 +114,21 @@ class ComponentOperations:
         if component.get("type") == "pipeline":  # a graph that cannot run registers nothing
             components.check_pipeline(self._resolved(component), component.get("name") or
                                       "the pipeline")
-        code = component.get("code")
+        holder = components.runnable(component)  # a parallel component's task holds them
+        code = holder.get("code")
         if isinstance(code, str):
             if components.is_reference(code):
-                component["code"] = assets.resolve(self.store, "code", code)["local_path"]
+                holder["code"] = assets.resolve(self.store, "code", code)["local_path"]
             else:
-                component["code"] = str(assets.register_code(self.store, Path(code)))
-        environment = component.get("environment")
+                holder["code"] = str(assets.register_code(self.store, Path(code)))
+        environment = holder.get("environment")
         if isinstance(environment, dict):
             name = environment.get("name") or f"{component.get('name') or 'component'}-env"
-            component["environment"] = self._same_environment(name, environment) or \
+            holder["environment"] = self._same_environment(name, environment) or \
                 self._register_environment_version({**environment, "name": name}, Path.cwd())
         elif isinstance(environment, str) and components.is_reference(environment):
             asset = assets.resolve(self.store, "environment", environment)
-            component["environment"] = f"azureml:{asset['name']}:{asset['version']}"
+            holder["environment"] = f"azureml:{asset['name']}:{asset['version']}"
         for step in (component.get("jobs") or {}).values():
             inner = step.get("component")
             if isinstance(inner, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shlex
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from emulator.engine.pipeline import StepSpec
 from emulator.exceptions import NotSupportedError, ResourceNotFoundError, ValidationError
 from emulator.jobs import launch
 from emulator.jobs.pipeline import STEP_LOG, PipelinePlan
+from emulator.jobs.record import DEFAULT_LOG as PARALLEL_LOG
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.model import components, references, schemas
 from emulator.model.components import DATA_TYPES, MODEL_TYPES
@@ -146,18 +148,43 @@ class PipelineOperations:
         variables = {**(declared.get("environment_variables") or {}),
                      **(step.get("environment_variables") or {})}
         step_dir = self.workspace.job_dir(step_job)
+        holder = components.runnable(declared)
         spec = StepSpec(
             name=step_name, job_name=step_job,
-            command=components.render_command(declared["command"], local, outputs),
-            work_dir=str(step_dir / "wd"), log_file=str(step_dir / STEP_LOG),
-            cancel_file=str(job_dir / launch.CANCEL_FILE), code_dir=declared.get("code") or "",
+            command="" if declared.get("type") == components.PARALLEL else
+            components.render_command(declared["command"], local, outputs),
+            kind=declared.get("type", "command"),
+            batch=self._parallel_task(declared, local, outputs) if
+            declared.get("type") == components.PARALLEL else None,
+            work_dir=str(step_dir / "wd"), log_file=str(step_dir / _step_log(declared)),
+            cancel_file=str(job_dir / launch.CANCEL_FILE), code_dir=holder.get("code") or "",
             outputs=tuple(outputs.values()),
             environment_variables=tuple((k, str(v)) for k, v in variables.items()),
             timeout=limits.get("timeout"),
             after=tuple(sorted({b[1] for b in map(components.parse_binding,
                                                   (step.get("inputs") or {}).values())
                                 if b and b[0] == "step"})))
-        return spec, outputs, self._step_environment(declared, step_name, notices)
+        return spec, outputs, self._step_environment(holder, step_name, notices)
+
+    def _parallel_task(self, component: Mapping[str, Any], inputs: Mapping[str, Any],
+                       outputs: Mapping[str, str]) -> dict:
+        """What the runner needs to score a parallel step's mini-batches on the engine: its
+        input, its results folder, its script and Azure's parallel settings."""
+        task = component["task"]
+        appended = task.get("append_row_to")
+        program = components.render_command(task.get("program_arguments") or "", inputs,
+                                             outputs)
+        return {
+            "input": components.render_value(component["input_data"], inputs, outputs),
+            "output": components.render_value(appended, inputs, outputs) if appended else "",
+            "entry_script": task["entry_script"],
+            "program_arguments": shlex.split(program),
+            "resources": dict(component.get("resources") or {}),
+            "settings": {key: component[key] for key in (
+                "mini_batch_size", "max_concurrency_per_instance", "retry_settings",
+                "error_threshold", "logging_level") if key in component}
+            | {"output_action": "append_row" if appended else "summary_only"},
+        }
 
     def _local_input(self, name: str, value: Any, where: str) -> Any:
         """A literal as it is; a data input as the local path a step reads."""
@@ -227,12 +254,13 @@ class PipelineOperations:
                      steps: list[StepSpec], step_outputs: Mapping[str, dict],
                      compute: str | None) -> None:
         for spec in steps:
+            component = resolved["jobs"][spec.name]["component"]
             record = JobRecord(name=spec.job_name,
                                job_folder=str(self.workspace.job_dir(spec.job_name)),
-                               log_file=STEP_LOG, outputs=dict(step_outputs[spec.name]))
+                               log_file=_step_log(component),
+                               outputs=dict(step_outputs[spec.name]))
             record.save()
-            component = resolved["jobs"][spec.name]["component"]
-            body = {"type": "command", "display_name": spec.name, "parent_job_name": job_name,
+            body = {"type": spec.kind, "display_name": spec.name, "parent_job_name": job_name,
                     "runner_folder": str(job_dir), "compute": compute, "command": spec.command,
                     "component": f"azureml:{component['name']}:{component['version']}",
                     "created_by": settings.user(), "record": record.to_dict()}
@@ -352,3 +380,8 @@ class PipelineOperations:
 
 def _has_path(spec: Any) -> bool:
     return not isinstance(spec, Mapping) or spec.get("path") is not None
+
+
+def _step_log(component: Mapping[str, Any]) -> str:
+    """What a step's stream follows: a command's output, or a parallel step's progress."""
+    return PARALLEL_LOG if component.get("type") == components.PARALLEL else STEP_LOG

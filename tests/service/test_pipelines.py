@@ -293,8 +293,6 @@ BAD_PIPELINES = {
         "${{inputs.nope}} names no declared input of component 'a'"),
     "sweep step": (pipeline({"a": {"type": "sweep", "component": command("a", "true")}}),
                    "$.jobs.a.type: sweep jobs (hyperparameter tuning) are not supported"),
-    "parallel step": (pipeline({"a": {"type": "parallel", "component": command("a", "true")}}),
-                      "$.jobs.a.type: parallel steps (use a type: model batch deployment"),
     "another registry": (pipeline({"a": {"component": command(
         "a", "true", environment="azureml://registries/contoso/environments/x/labels/latest")}}),
         "environments from registries other than Azure's curated 'azureml' are not supported"),
@@ -372,3 +370,51 @@ def test_other_job_types_are_refused_by_their_type(front, tmp_path):
     message = front.refused(lambda svc: svc.create_job(str(path)), "ml", "job", "create",
                             "-f", str(path))
     assert "$.type: command jobs are not supported by the emulator" in message
+
+
+SCORE_WITH_ARGUMENTS = '''\
+import argparse
+import os
+
+
+def init():
+    global suffix
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suffix", required=True)
+    suffix = parser.parse_known_args()[0].suffix  # program_arguments, as Azure passes them
+
+
+def run(mini_batch):
+    return [os.path.basename(path) + suffix for path in mini_batch]
+'''
+
+
+def test_a_parallel_step_scores_mini_batches_of_an_earlier_steps_output(front, tmp_path):
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "score.py").write_text(SCORE_WITH_ARGUMENTS)
+    parallel = {
+        "name": "score_files", "type": "parallel",
+        "inputs": {"files": {"type": "uri_folder"}, "suffix": {"type": "string"}},
+        "outputs": {"scores": {"type": "uri_folder"}},
+        "input_data": "${{inputs.files}}", "mini_batch_size": "2",
+        "resources": {"instance_count": 2}, "max_concurrency_per_instance": 1,
+        "retry_settings": {"max_retries": 1, "timeout": 30}, "logging_level": "INFO",
+        "task": {"type": "run_function", "code": str(code), "entry_script": "score.py",
+                 "program_arguments": "--suffix ${{inputs.suffix}}",
+                 "append_row_to": "${{outputs.scores}}"}}
+    jobs = {
+        "make": {"component": command("make", "for i in 1 2 3 4 5 6; do touch "
+                                              "${{outputs.out}}/file$i.txt; done")},
+        "score": {"type": "parallel", "component": parallel,
+                  "inputs": {"files": "${{parent.jobs.make.outputs.out}}", "suffix": "_seen"},
+                  "outputs": {"scores": "${{parent.outputs.scores}}"}}}
+    name = front.create_job(job_file(tmp_path, pipeline(
+        jobs, outputs={"scores": {"type": "uri_folder"}})))
+    shown = front.wait(name)
+    assert shown["status"] == "Completed", shown.get("error")
+    rows = (Path(shown["outputs"]["scores"]["path"]) / "parallel_run_step.txt").read_text()
+    assert sorted(rows.split()) == [f"file{i}.txt_seen" for i in range(1, 7)]
+    step = front.service.job_record(f"{name}-score")
+    assert (step.mini_batches_total, step.files_succeeded, step.status) == (3, 6, "Completed")
+    assert front.service.show_job(f"{name}-score")["type"] == "parallel"
