@@ -7,9 +7,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import dask
-from distributed import Client, LocalCluster
-
 from emulator.exceptions import ClusterError
 
 log = logging.getLogger(__name__)
@@ -85,6 +82,8 @@ _QUIET = {
 def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
                   notices: list[str], job_name: str = "job") -> Iterator[Instances]:
     """Yield a client and ``instance_count`` worker addresses; tear down what we started."""
+    import dask  # here, not at the top: reads of the service must not pay for Dask
+
     with dask.config.set(_QUIET):
         client, cluster = _connect(spec, instance_count, concurrency, job_name)
         try:
@@ -104,8 +103,10 @@ def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
 
 
 def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
-             job_name: str) -> tuple[Client, object | None]:
+             job_name: str) -> tuple[object, object | None]:
     """A client, and the cluster started for this job (None for an existing scheduler)."""
+    from distributed import Client, LocalCluster  # only when a job runs (see job_instances)
+
     if spec.kubernetes is not None:
         try:  # the optional 'kubernetes' extra
             from dask_kubernetes.operator import KubeCluster

@@ -34,9 +34,8 @@ from emulator import settings
 from emulator.engine.outputs import partial_path
 from emulator.exceptions import ValidationError
 from emulator.jobs.claims import release_output
-from emulator.jobs.execute import execute
 from emulator.jobs.pipeline import KIND as PIPELINE
-from emulator.jobs.pipeline import PipelinePlan, execute_pipeline
+from emulator.jobs.pipeline import PipelinePlan
 from emulator.jobs.plan import JobPlan
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.workspace import Workspace
@@ -116,6 +115,11 @@ def run_stored_job(store: Store, plan: JobPlan | PipelinePlan, record: JobRecord
     def save(job: JobRecord) -> None:
         job.save()
         store.update_job(job.name, job.status, job.to_dict())
+
+    # The engine (Dask, the scoring processes) is imported by whoever carries a job, never
+    # by a read of the store: `job show` stays fast.
+    from emulator.jobs.execute import execute
+    from emulator.jobs.pipeline import execute_pipeline
 
     carry = execute_pipeline if isinstance(plan, PipelinePlan) else execute
     return carry(plan, record, lambda: stopped() or cancel_requested(plan.job_dir), save)

@@ -21,7 +21,6 @@ from emulator.engine import environments
 from emulator.engine.cluster import ClusterSpec, job_instances
 from emulator.engine.pipeline import COMPLETED, StepResult, StepSpec, run_pipeline
 from emulator.exceptions import EmulatorError
-from emulator.jobs.execute import execute
 from emulator.jobs.plan import JobPlan, Location
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.model import schemas
@@ -194,6 +193,8 @@ def _run_parallel(plan: PipelinePlan, spec: StepSpec, child: JobRecord, instance
         instance_count=max(1, min(int(wanted), len(instances.addresses))),
         cluster=ClusterSpec(scheduler_address=instances.client.scheduler.address),
         python=spec.python, home=plan.home)
+    from emulator.jobs.execute import execute  # the batch engine, when a runner needs it
+
     record = execute(job_plan, child, should_stop, on_change)
     return StepResult(spec.name, str(record.status), record.error,
                       exit_code=0 if record.status == JobStatus.COMPLETED else None,

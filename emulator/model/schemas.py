@@ -13,13 +13,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
-from referencing import Registry, Resource
 
 from emulator.exceptions import ValidationError
+
+if TYPE_CHECKING:  # imported where a document is validated: reads never pay for jsonschema
+    import jsonschema
+    from referencing import Registry
 
 
 def schemas_dir() -> Path:
@@ -32,6 +34,8 @@ def schemas_dir() -> Path:
 
 @functools.cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource  # see the TYPE_CHECKING import
+
     resources = []
     for path in sorted(schemas_dir().glob("*.schema.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))
@@ -52,6 +56,8 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # see the TYPE_CHECKING import
+
     schema = load_schema(kind)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, registry=_registry())
@@ -243,7 +249,9 @@ def validate(kind: str, document: Document) -> None:
     all_errors = list(validator.iter_errors(document.data))
     if not all_errors:
         return
-    best = jsonschema.exceptions.best_match(all_errors)
+    from jsonschema.exceptions import best_match  # loaded by _validator already
+
+    best = best_match(all_errors)
     formatted = [_format(document, e, kind) for e in _leaf_errors(all_errors)]
     raise ValidationError(_format(document, _leaf(best), kind), tuple(formatted))
 
@@ -271,8 +279,10 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     Descends as ``best_match`` does: into the branch whose type the instance has, so that
     ``0`` against "an integer >= 1 or a string of digits" reports the minimum, not the type.
     """
+    from jsonschema.exceptions import relevance  # loaded by _validator already
+
     while error.context and not _missing_one_of(error) and not _no_branch_type(error):
-        error = min(error.context, key=jsonschema.exceptions.relevance)
+        error = min(error.context, key=relevance)
     return error
 
 
