@@ -27,7 +27,6 @@ from importlib import metadata
 from pathlib import Path
 
 import yaml
-from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -220,6 +219,8 @@ def ensure_environment(spec: EnvironmentSpec, home: Path, log=print) -> Path:
         return python
     uv = _uv()  # before anything is logged or locked: without uv, one line and no build
     root.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # only a build takes the lock: reads skip the import
+
     with FileLock(root / f"{key}.lock"):
         if (target / "ready").exists():  # another job built it while we waited
             log(f"environment {key}: built by another job meanwhile; reusing it")

@@ -28,8 +28,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO
 
-from filelock import FileLock, Timeout
-
 from emulator import settings
 from emulator.engine.outputs import partial_path
 from emulator.exceptions import ValidationError
@@ -201,9 +199,11 @@ def _spawn(workspace: Workspace, job_dir: Path, job_name: str, lock: IO) -> int:
     return process.pid
 
 
-def wait_for_slot(home: Path, job_dir: Path) -> FileLock | None:
+def wait_for_slot(home: Path, job_dir: Path):
     """An exclusive lock on one of ``max_running_jobs()`` slot files, held until the runner
     exits; None when the job was cancelled while it waited."""
+    from filelock import FileLock, Timeout  # a runner's own import: reads skip it
+
     slots = home / "runner-slots"
     slots.mkdir(parents=True, exist_ok=True)
     while True:

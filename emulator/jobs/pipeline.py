@@ -25,7 +25,6 @@ from emulator.jobs.plan import JobPlan, Location
 from emulator.jobs.record import JobRecord, JobStatus
 from emulator.model import schemas
 from emulator.model.specs import BatchDeploymentSettings
-from emulator.scoring.bootstrap import PROGRAM_ARGUMENTS
 
 KIND = "pipeline"
 STEP_LOG = "logs/user_logs/std_log.txt"  # Azure's, for command jobs
@@ -172,6 +171,8 @@ def _run_parallel(plan: PipelinePlan, spec: StepSpec, child: JobRecord, instance
                   on_change: Callable[[JobRecord], None]) -> StepResult:
     """A parallel step: its mini-batches scored by the engine on the pipeline's own cluster,
     with Azure's parallel settings, its results appended to ``append_row_to``."""
+    from emulator.scoring.bootstrap import PROGRAM_ARGUMENTS  # the scoring side's name for it
+
     batch = spec.batch or {}
     started = time.time()
     step_dir = Path(child.job_folder)

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from emulator import settings
 from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
 from emulator.model.references import SEGMENTS, arm_id, parse_reference
@@ -65,6 +63,8 @@ def ignored_by(folder: Path) -> Callable[[str, bool], bool]:
                        None)
     if ignore_file is None:
         return lambda relative, is_dir: False
+    import pathspec  # only an upload with an ignore file needs it: reads skip the import
+
     try:
         lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
         spec = pathspec.GitIgnoreSpec.from_lines(lines)  # git's wildmatch rules

@@ -12,12 +12,9 @@ output uniqueness holds on object storage too.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +221,8 @@ class _HttpObjects(_Objects):
         return []
 
     def get(self, key, path):
+        import http.client  # loaded by _open already
+
         with self._open(key) as response, open(path, "wb") as handle:
             try:
                 shutil.copyfileobj(response, handle, 1 << 20)
@@ -244,6 +243,11 @@ class _HttpObjects(_Objects):
 
     @contextlib.contextmanager
     def _open(self, key: str):
+        # imported when a URL is read: reads of the store never pay for an HTTP client
+        import http.client
+        import urllib.error
+        import urllib.request
+
         shown = self._shown(key)
         url = f"{self.store.protocol}://{self.store.root}/{quote(key[len(self.store.root) + 1:])}"
         request = urllib.request.Request(f"{url}?{self.query}" if self.query else url,
