@@ -11,6 +11,10 @@ from typing import IO, Any
 
 import click
 
+# How often a followed job is read: a read of one SQLite row costs about a millisecond, and
+# `job stream` returns this much sooner after a job ends.
+FOLLOW_POLL_SECONDS = 0.05
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -66,7 +70,8 @@ class Progress:
 
 
 def follow(service: Any, name: str, stream: IO[str] | None = None, *,
-           log_lines: bool = True, poll: float = 0.2, mini_batches: bool | None = None) -> Any:
+           log_lines: bool = True, poll: float = FOLLOW_POLL_SECONDS,
+           mini_batches: bool | None = None) -> Any:
     """Show the job until it ends; its final record. Where its folder and (once its cluster is
     up) its Dask dashboard are comes first. ``mini_batches`` (default: the command's
     ``--verbose``) adds a line per finished mini-batch."""
