@@ -222,9 +222,7 @@ def check_pipeline(component: Mapping[str, Any], where: str = "pipeline") -> lis
         known_inputs = declared.get("inputs") or {}
         for input_name, value in (step.get("inputs") or {}).items():
             field = f"{where}: $.jobs.{name}.inputs.{input_name}"
-            if input_name not in known_inputs:
-                raise ValidationError(f"{field}: component {declared.get('name')!r} has no input "
-                                      f"{input_name!r} (inputs: {_names(known_inputs)})")
+            _check_declared(field, declared, "input", input_name)
             binding = parse_binding(value)
             if binding is None:
                 continue
@@ -250,17 +248,22 @@ def check_pipeline(component: Mapping[str, Any], where: str = "pipeline") -> lis
                 raise ValidationError(f"{where}: $.jobs.{name}.inputs: the required input "
                                       f"{input_name!r} of component {declared.get('name')!r} is "
                                       "not bound; bind it to a pipeline input or a step output")
-        known_outputs = declared.get("outputs") or {}
         for output_name, value in (step.get("outputs") or {}).items():
             field = f"{where}: $.jobs.{name}.outputs.{output_name}"
-            if output_name not in known_outputs:
-                raise ValidationError(f"{field}: component {declared.get('name')!r} has no "
-                                      f"output {output_name!r} (outputs: {_names(known_outputs)})")
+            _check_declared(field, declared, "output", output_name)
             binding = parse_binding(value)
             if binding and (binding[0] != "pipeline_output" or binding[1] not in outputs):
                 raise ValidationError(f"{field}: {value} must name an output of the pipeline "
                                       f"(outputs: {_names(outputs)})")
     return _ordered(after, where)
+
+
+def _check_declared(field: str, component: Mapping[str, Any], kind: str, name: str) -> None:
+    """A step binds only the inputs and outputs its component declares."""
+    known = component.get(f"{kind}s") or {}
+    if name not in known:
+        raise ValidationError(f"{field}: component {component.get('name')!r} has no {kind} "
+                              f"{name!r} ({kind}s: {_names(known)})")
 
 
 def _ordered(after: dict[str, set[str]], where: str) -> list[str]:

@@ -191,11 +191,18 @@ def step_in(step: Mapping) -> dict:
         document["component"] = _reference(component)
     if fields.get("computeid") or step.get("compute"):
         document["compute"] = _name(fields.get("computeid") or step.get("compute"))
-    if step.get("inputs"):
-        document["inputs"] = {k: _binding_in(v) for k, v in step["inputs"].items()}
-    if step.get("outputs"):
-        document["outputs"] = {k: _output_in(v) for k, v in step["outputs"].items()}
+    document.update(_bindings_in(step))
     return document
+
+
+def _bindings_in(body: Mapping) -> dict:
+    """A step's or a job's ``inputs`` and ``outputs`` in YAML form (those it has)."""
+    found: dict[str, Any] = {}
+    if body.get("inputs"):
+        found["inputs"] = {k: _binding_in(v) for k, v in body["inputs"].items()}
+    if body.get("outputs"):
+        found["outputs"] = {k: _output_in(v) for k, v in body["outputs"].items()}
+    return found
 
 
 def _binding_in(value: Any) -> Any:
@@ -349,10 +356,7 @@ def pipeline_job_in(name: str, body: Mapping) -> dict:
                                                         settings["continue_on_step_failure"])
     if settings:
         document["settings"] = settings
-    if p.get("inputs"):
-        document["inputs"] = {k: _binding_in(v) for k, v in p["inputs"].items()}
-    if p.get("outputs"):
-        document["outputs"] = {k: _output_in(v) for k, v in p["outputs"].items()}
+    document.update(_bindings_in(p))
     if p.get("jobs"):
         document["jobs"] = {k: step_in(v) for k, v in p["jobs"].items()}
     return document

@@ -23,11 +23,12 @@ class DeploymentOperations:
         """Validate the deployment (a YAML file, or a parsed document such as a REST body,
         whose local paths are relative to ``base``), register its model, code and
         environment, and store it. Code may also name a registered code asset."""
-        if _is_pipeline(file):
-            document = file if isinstance(file, schemas.Document) else schemas.load_document(file)
-            base = base or Path(document.source).resolve().parent
-            return self._create_pipeline_deployment(document, base, name, endpoint_name,
-                                                    set_values, set_default)
+        if not isinstance(file, schemas.Document):  # read once, whichever kind it is
+            base = base or Path(file).resolve().parent
+            file = schemas.load_document(file)
+        if isinstance(file.data, dict) and file.data.get("type") == "pipeline":
+            return self._create_pipeline_deployment(file, base or Path.cwd(), name,
+                                                    endpoint_name, set_values, set_default)
         identity = [f"name={name}"] if name else []
         identity += [f"endpoint_name={endpoint_name}"] if endpoint_name else []
         deployment = load_deployment(file, [*set_values, *identity], base=base,
@@ -200,8 +201,3 @@ class DeploymentOperations:
             self.store.delete("deployment", name, parent=endpoint["name"], connection=connection)
         return True
 
-
-def _is_pipeline(source: str | Path | schemas.Document) -> bool:
-    """A ``type: pipeline`` deployment (a file is read twice: it is small)."""
-    document = source if isinstance(source, schemas.Document) else schemas.load_document(source)
-    return isinstance(document.data, dict) and document.data.get("type") == "pipeline"
