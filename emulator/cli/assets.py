@@ -82,30 +82,35 @@ def environment_create(service, name, version, image, conda_file, description, f
 
 _show_list_delete(environment, "environment")
 
-compute = click.Group("compute", help="Register computes: amlcompute, kubernetes, dask.")
+compute = click.Group("compute", help="Register computes (amlcompute, kubernetes, dask); "
+                                        "start, stop and list the nodes of an amlcompute.")
 
 
 @az_command(compute, "create")
 @click.option("--name", "-n")
 @click.option("--type", "-t", "type_", type=click.Choice(["amlcompute", "kubernetes", "dask"]))
 @click.option("--size", "-s")
-@click.option("--min-instances", type=int)
+@click.option("--min-instances", type=int, help="Workers kept warm; above 0, the first job "
+                                                "starts the compute's cluster.")
 @click.option("--max-instances", type=int)
+@click.option("--idle-time-before-scale-down", type=int,
+              help="Seconds an idle worker is kept before it is scaled down.")
 @file_option
 @set_option("e.g. scheduler_address=tcp://host:8786 for type dask.")
 @no_wait
-def compute_create(service, name, type_, size, min_instances, max_instances, file, set_values,
-                   no_wait):
-    """Register a compute target."""
+def compute_create(service, name, type_, size, min_instances, max_instances,
+                   idle_time_before_scale_down, file, set_values, no_wait):
+    """Register a compute target (a running amlcompute takes new bounds at once)."""
     return service.create_compute(file=file, set_values=set_values, name=name, type=type_,
                                   size=size, min_instances=min_instances,
-                                  max_instances=max_instances)
+                                  max_instances=max_instances,
+                                  idle_time_before_scale_down=idle_time_before_scale_down)
 
 
 @az_command(compute, "show")
 @click.option("--name", "-n", required=True)
 def compute_show(service, name):
-    """Show a compute."""
+    """Show a compute (an amlcompute's state: Running or Stopped)."""
     return service.show_compute(name)
 
 
@@ -117,11 +122,36 @@ def compute_list(service):
 
 @az_command(compute, "delete")
 @click.option("--name", "-n", required=True)
-@yes
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not prompt; cancel the jobs running on the compute.")
 @no_wait
 def compute_delete(service, name, yes, no_wait):
-    """Delete a compute registration."""
-    service.delete_asset("compute", name)
+    """Delete a compute and stop its cluster; refused while jobs run on it, unless --yes."""
+    service.delete_compute(name, cancel_jobs=yes)
+
+
+@az_command(compute, "start")
+@click.option("--name", "-n", required=True)
+@no_wait
+def compute_start(service, name, no_wait):
+    """Start an amlcompute's Dask cluster and keep it warm for later jobs."""
+    return service.start_compute(name)
+
+
+@az_command(compute, "stop")
+@click.option("--name", "-n", required=True)
+@click.option("--yes", "-y", is_flag=True, help="Cancel the jobs running on the compute.")
+@no_wait
+def compute_stop(service, name, yes, no_wait):
+    """Stop an amlcompute's Dask cluster; refused while jobs run on it, unless --yes."""
+    return service.stop_compute(name, cancel_jobs=yes)
+
+
+@az_command(compute, "list-nodes")
+@click.option("--name", "-n", required=True)
+def compute_list_nodes(service, name):
+    """The workers of a running amlcompute: address, idle or running which job."""
+    return service.list_compute_nodes(name)
 
 
 datastore = click.Group("datastore", help="Register datastores.")

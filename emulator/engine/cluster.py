@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from emulator.exceptions import ClusterError
@@ -14,20 +14,25 @@ log = logging.getLogger(__name__)
 LOOPBACK_DASHBOARD = "127.0.0.1:0"
 # Worker pods of a deployment whose environment names no image.
 DEFAULT_WORKER_IMAGE = "ghcr.io/dask/dask:latest"
+# A job on a full warm compute waits for workers, as an Azure job queues for nodes.
+WAIT_FOR_NODES_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
     """``scheduler_address`` None: a LocalCluster sized to the job; else connect to it.
-    ``kubernetes`` (image, namespace, resources): a ``dask_kubernetes`` KubeCluster instead."""
+    ``kubernetes`` (image, namespace, resources): a ``dask_kubernetes`` KubeCluster instead.
+    ``warm_compute``: the warm cluster of that compute, hosted by the process carrying the
+    job (``engine.warm``)."""
 
     scheduler_address: str | None = None
     connect_timeout: float = 30.0
     kubernetes: dict | None = None
+    warm_compute: str | None = None
 
     @property
     def local(self) -> bool:
-        """A LocalCluster started for the job on this machine."""
+        """Workers on this machine: a LocalCluster of the job's own or a warm compute's."""
         return self.scheduler_address is None and self.kubernetes is None
 
 
@@ -80,10 +85,16 @@ _QUIET = {
 
 @contextlib.contextmanager
 def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
-                  notices: list[str], job_name: str = "job") -> Iterator[Instances]:
-    """Yield a client and ``instance_count`` worker addresses; tear down what we started."""
+                  notices: list[str], job_name: str = "job",
+                  should_stop: Callable[[], bool] = lambda: False) -> Iterator[Instances | None]:
+    """Yield a client and ``instance_count`` worker addresses; tear down what we started.
+    None: the job was stopped while it waited for a warm compute's workers."""
     import dask  # here, not at the top: reads of the service must not pay for Dask
 
+    if spec.warm_compute is not None:
+        yield from _warm_instances(spec.warm_compute, instance_count, notices, job_name,
+                                   should_stop)
+        return
     with dask.config.set(_QUIET):
         client, cluster = _connect(spec, instance_count, concurrency, job_name)
         try:
@@ -100,6 +111,19 @@ def job_instances(spec: ClusterSpec, instance_count: int, concurrency: int,
             yield Instances(client=client, addresses=chosen, threads=threads)
         finally:
             _close_quietly(client, cluster)
+
+
+def _warm_instances(compute: str, instance_count: int, notices: list[str], job_name: str,
+                    should_stop: Callable[[], bool]) -> Iterator[Instances | None]:
+    from emulator.engine import warm  # Dask's own import, for the process hosting a compute
+
+    cluster = warm.running(compute)
+    if cluster is None:
+        raise ClusterError(f"compute {compute}'s cluster is not hosted by this process; "
+                           "invoke the job again (it restarts the compute's cluster)")
+    with cluster.instances(job_name, instance_count, notices, should_stop,
+                           WAIT_FOR_NODES_SECONDS) as instances:
+        yield instances
 
 
 def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,

@@ -62,7 +62,9 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         python = _python_for(plan, logs)
         with job_instances(plan.cluster, plan.instance_count,
                            settings.max_concurrency_per_instance, job.notices,
-                           plan.job_name) as instances:
+                           plan.job_name, should_stop) as instances:
+            if instances is None or should_stop():
+                return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
             ctx = _scoring_context(plan, instances.names, python)
             if should_stop():
                 return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)

@@ -8,10 +8,10 @@ the process that launched it, so it is held from the moment the job is in the st
 At most ``settings.max_running_jobs()`` runner processes of a home run at once; the others
 wait for a slot, ``Queued``, and can be cancelled while they wait.
 
-The slots are ``filelock`` locks. The runner lock is a POSIX ``flock`` on purpose: it is the
-one lock that a child process inherits with its descriptor and that readers probe with a
-shared lock, which ``filelock`` cannot do; ``fcntl`` is imported where it is used, so the
-package imports on every platform.
+The slots are ``filelock`` locks; the runner lock is a ``flock`` (``jobs.locks``): the one
+kind a runner process inherits and a compute's host can be handed over a Unix socket. A job
+on a warm compute is carried by that compute's host process (``jobs.host``), already running
+with Dask imported, instead of a runner process of its own.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import IO
 
 from emulator import settings
 from emulator.engine.outputs import partial_path
-from emulator.exceptions import ValidationError
+from emulator.exceptions import EmulatorError, ValidationError
+from emulator.jobs import host, locks
 from emulator.jobs.claims import release_output
 from emulator.jobs.pipeline import KIND as PIPELINE
 from emulator.jobs.pipeline import PipelinePlan
@@ -88,7 +88,7 @@ def launch(store: Store, plan: JobPlan | PipelinePlan, record: JobRecord, body: 
     job_dir = plan.job_dir
     (job_dir / PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2), encoding="utf-8")
     record.save()
-    lock = _hold_lock(job_dir / RUNNER_LOCK)
+    lock = locks.hold(job_dir / RUNNER_LOCK)
     try:
         body = {**body, "record": record.to_dict()}
         if not store.insert_job(record.name, record.endpoint_name, record.deployment_name,
@@ -98,7 +98,12 @@ def launch(store: Store, plan: JobPlan | PipelinePlan, record: JobRecord, body: 
         if in_thread:
             store.set_job_runner(record.name, os.getpid())
             return BatchJob(store, plan, record, body, lock)
-        store.set_job_runner(record.name, _spawn(store.workspace, job_dir, record.name, lock))
+        warm_compute = plan.cluster.warm_compute
+        if warm_compute is None:
+            pid = _spawn(store.workspace, job_dir, record.name, lock)
+        else:
+            pid = _hand_to_host(store, plan, record, warm_compute, lock)
+        store.set_job_runner(record.name, pid)
         return None
     finally:
         if not in_thread:
@@ -153,33 +158,25 @@ def cancel_requested(job_dir: Path) -> bool:
 
 def runner_alive(job_dir: str | Path) -> bool:
     """True while someone carries the job (holds its runner lock)."""
+    return locks.held(Path(job_dir) / RUNNER_LOCK)
+
+
+def _hand_to_host(store: Store, plan, record: JobRecord, compute: str, lock: IO) -> int:
+    """The warm compute's host carries the job; when it cannot be started the job is
+    recorded Failed with the reason, which is raised too."""
     try:
-        handle = open(Path(job_dir) / RUNNER_LOCK, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return False
-    fcntl = _fcntl()
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
-def _hold_lock(path: Path) -> IO:
-    fcntl = _fcntl()
-    handle = open(path, "wb")  # noqa: SIM115 - held while the job runs
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    return handle
-
-
-def _fcntl() -> ModuleType:
-    # Imported here, not at the top: POSIX only, and the package must import everywhere
-    # (the runner lock needs flock: a lock inherited by the runner process, probed shared).
-    import fcntl
-
-    return fcntl
+        pid = host.carry(store.workspace, compute, record.name, lock)
+    except EmulatorError as exc:
+        record.error = str(exc)
+        record.set_status(JobStatus.FAILED)
+        record.save()
+        store.update_job(record.name, record.status, record.to_dict())
+        abandon(plan.job_dir)
+        raise
+    with open(plan.job_dir / RUNNER_LOG, "a", encoding="utf-8") as log:
+        log.write(f"carried by the host of compute {compute} (pid {pid}); its log: "
+                  f"{host.folder(store.workspace, compute) / host.HOST_LOG}\n")
+    return pid
 
 
 def _spawn(workspace: Workspace, job_dir: Path, job_name: str, lock: IO) -> int:
@@ -219,26 +216,36 @@ def wait_for_slot(home: Path, job_dir: Path):
         time.sleep(SLOT_POLL_SECONDS)
 
 
-def run_runner_process(home: str, workspace_name: str, job_name: str) -> int:
-    """The runner process: wait for a slot, then carry the stored job to its end."""
-    workspace = Workspace(Path(home), workspace_name)
+def carry_stored_job(workspace: Workspace, job_name: str, stop: threading.Event) -> JobRecord | None:
+    """Wait for a runner slot, then carry the stored job to its end (a runner process, or a
+    thread of a compute's host); None when the job is not in the store."""
     job_dir = workspace.job_dir(job_name)
     slot = wait_for_slot(workspace.home, job_dir)
-    store = Store(workspace)
-    found = store.get_job(job_name)
-    if found is None:
-        print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
-        return 2
-    body = found[0]
-    record = JobRecord.from_dict(body["record"])
-    if slot is None:  # cancelled while Queued
-        record.set_status(JobStatus.CANCELED)
-        record.save()
-        store.update_job(job_name, record.status, record.to_dict())
-        return 1
-    plan = load_plan(job_dir)
+    try:
+        store = Store(workspace)
+        found = store.get_job(job_name)
+        if found is None:
+            print(f"job {job_name} is not in the store of {workspace.root}", file=sys.stderr)
+            return None
+        body = found[0]
+        record = JobRecord.from_dict(body["record"])
+        if slot is None:  # cancelled while Queued
+            record.set_status(JobStatus.CANCELED)
+            record.save()
+            store.update_job(job_name, record.status, record.to_dict())
+            return record
+        return run_stored_job(store, load_plan(job_dir), record, body, stop.is_set)
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+def run_runner_process(home: str, workspace_name: str, job_name: str) -> int:
+    """The runner process of one job; SIGTERM (e.g. a shutdown) cancels the job cleanly
+    instead of leaving it half done."""
     stop = threading.Event()
-    # SIGTERM (e.g. a shutdown) cancels the job cleanly instead of leaving it half done.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    record = run_stored_job(store, plan, record, body, stop.is_set)
+    record = carry_stored_job(Workspace(Path(home), workspace_name), job_name, stop)
+    if record is None:
+        return 2
     return 0 if record.status == JobStatus.COMPLETED else 1

@@ -88,8 +88,8 @@ def execute_pipeline(plan: PipelinePlan, job: JobRecord,
         say(f"{len(steps)} step(s): {', '.join(step.name for step in steps)}; "
             f"{plan.instance_count} instance(s)")
         with job_instances(plan.cluster, min(plan.instance_count, max(1, len(steps))), 1,
-                           job.notices, plan.job_name) as instances:
-            if should_stop():
+                           job.notices, plan.job_name, should_stop) as instances:
+            if instances is None or should_stop():
                 return _finish(job, JobStatus.CANCELED, "", on_change, say)
             job.dashboard_link = instances.dashboard_link
             job.set_status(JobStatus.RUNNING)

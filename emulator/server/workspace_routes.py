@@ -83,3 +83,30 @@ async def put_compute(request: Request, response: Response, subscription: str,
     response.status_code = 201 if created else 200
     response.headers.update(operation_header(request, subscription))
     return translate.compute_out(body)
+
+
+@router.delete(WS + "/computes/{name}", status_code=200, response_model=None)
+def delete_compute(request: Request, response: Response, subscription: str,
+                   resource_group: str, workspace: str, name: str,
+                   api_version: ApiVersion = None) -> None:
+    """Refused (409) while jobs run on the compute: cancel them first."""
+    svc = service(request, subscription, resource_group, workspace)
+    svc.delete_compute(name)
+    response.headers.update(operation_header(request, subscription))
+
+
+@router.post(WS + "/computes/{name}/start", status_code=202, response_model=None)
+def start_compute(request: Request, response: Response, subscription: str,
+                  resource_group: str, workspace: str, name: str,
+                  api_version: ApiVersion = None) -> None:
+    service(request, subscription, resource_group, workspace).start_compute(name)
+    response.headers.update(operation_header(request, subscription))
+
+
+@router.post(WS + "/computes/{name}/stop", status_code=202, response_model=None)
+def stop_compute(request: Request, response: Response, subscription: str,
+                 resource_group: str, workspace: str, name: str,
+                 api_version: ApiVersion = None) -> None:
+    """Refused (409) while jobs run on the compute."""
+    service(request, subscription, resource_group, workspace).stop_compute(name)
+    response.headers.update(operation_header(request, subscription))

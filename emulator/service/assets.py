@@ -1,4 +1,4 @@
-"""model/data/environment/compute/datastore operations, and the account."""
+"""model/data/environment/datastore operations, and the account."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import settings
-from emulator.exceptions import ConflictError, ResourceNotFoundError, ValidationError
+from emulator.exceptions import ResourceNotFoundError, ValidationError
 from emulator.model import mlflow_models, references
 from emulator.model.uris import DEFAULT_DATASTORE, parse_datastore_uri, strip_type_prefix
 from emulator.model.validation import load_resource
@@ -104,42 +104,7 @@ class AssetOperations:
             raise ResourceNotFoundError(f"{what} does not exist in workspace "
                                         f"{self.workspace.name!r}")
 
-    # ----------------------------------------------------------------- compute & datastores
-
-    def create_compute(self, file: str | None = None, set_values: Iterable[str] = (),
-                       base: dict | None = None, **fields: Any) -> dict:
-        """From a YAML, ``--set`` items and flags, or a ``base`` document (REST bodies)."""
-        flags = [f"{k}={v}" for k, v in fields.items() if v is not None]
-        body = load_resource("compute", file, [*set_values, *flags], base=base)
-        existing = self.store.get("compute", body["name"])
-        if existing is not None and existing["type"] != body["type"]:
-            raise ConflictError(f"compute {existing['name']} is a {existing['type']} compute; a "
-                                "compute's type cannot change: delete it first or choose "
-                                "another name")
-        if body["type"] == "amlcompute" and \
-                int(body["min_instances"]) > int(body["max_instances"]):
-            raise ValidationError(f"compute {body['name']}: min_instances "
-                                  f"{body['min_instances']} is above max_instances "
-                                  f"{body['max_instances']}; raise max_instances")
-        body["id"] = references.arm_id(self.scope, "computes", body["name"])
-        body["provisioning_state"] = "Succeeded"
-        self.store.put("compute", body["name"], body)
-        return body
-
-    def put_compute(self, document: dict) -> tuple[dict, bool]:
-        """Create or update a compute (an ARM PUT): (the compute, whether it is new)."""
-        created = self.store.get("compute", document["name"]) is None
-        return self.create_compute(base=document), created
-
-    def show_compute(self, name: str) -> dict:
-        body = self.store.get("compute", name)
-        if body is None:
-            raise ResourceNotFoundError(f"compute {name!r} does not exist in workspace "
-                                        f"{self.workspace.name!r}; create it with 'compute create'")
-        return body
-
-    def list_computes(self) -> list[dict]:
-        return self.store.list("compute")
+    # ----------------------------------------------------------------- datastores
 
     def create_datastore(self, file: str | None = None, set_values: Iterable[str] = (),
                          **fields: Any) -> dict:

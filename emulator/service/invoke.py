@@ -250,8 +250,11 @@ class InvokeOperations:
             input_type = actual
         return Location(given, path=path), input_type or "uri_folder"
 
-    def _cluster_for(self, compute: str | None,
-                     deployment: dict) -> tuple[ClusterSpec, int | None, list[str]]:
+    def _cluster_for(self, compute: str | None, deployment: dict,
+                     warm: bool = True) -> tuple[ClusterSpec, int | None, list[str]]:
+        """Where a job runs. ``warm``: a job carried by a runner process may run on a warm
+        compute (its host carries it instead); a job in a thread of this process, or a
+        pipeline (whose steps share one cluster), has a cluster of its own."""
         if not compute:
             return ClusterSpec(), None, []
         body = self.store.get("compute", references.compute_name(compute))
@@ -261,7 +264,9 @@ class InvokeOperations:
         if body["type"] == "dask":
             return ClusterSpec(scheduler_address=body["scheduler_address"]), None, []
         if body["type"] == "amlcompute":
-            return ClusterSpec(), int(body["max_instances"]), []
+            warm_compute = self.warm_compute(compute) if warm and not self.jobs_in_threads \
+                else None
+            return ClusterSpec(warm_compute=warm_compute), int(body["max_instances"]), []
         image = None
         if deployment.get("environment"):
             image = assets.resolve(self.store, "environment", deployment["environment"]).get(

@@ -3,6 +3,7 @@
 from emulator.service.assets import AssetOperations
 from emulator.service.base import ServiceBase
 from emulator.service.components import ComponentOperations
+from emulator.service.computes import ComputeOperations
 from emulator.service.deployments import DeploymentOperations
 from emulator.service.endpoints import EndpointOperations
 from emulator.service.invoke import InvokeOperations
@@ -12,6 +13,6 @@ from emulator.service.uploads import UploadOperations
 
 
 class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
-                   PipelineOperations, ComponentOperations, AssetOperations, UploadOperations,
-                   ServiceBase):
+                   PipelineOperations, ComponentOperations, ComputeOperations, AssetOperations,
+                   UploadOperations, ServiceBase):
     """The batch endpoint API over one workspace of one home."""

@@ -77,7 +77,7 @@ class PipelineOperations:
         resolved = self._resolved(component)
         order = components.check_pipeline(resolved, component["name"])
         values = components.resolve_inputs(resolved.get("inputs") or {}, dict(inputs), where)
-        cluster, max_instances, notices = self._cluster_for(compute, {})
+        cluster, max_instances, notices = self._cluster_for(compute, {}, warm=False)
         datastore = job_settings.get("default_datastore") or DEFAULT_DATASTORE
         job_dir = self.workspace.job_dir(job_name)
         output_paths = {name: self._output_folder(spec, where, name) if _has_path(spec)
