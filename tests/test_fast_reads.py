@@ -74,6 +74,8 @@ READS = {
     "job list": ["ml", "job", "list"],
     "job show": ["ml", "job", "show", "-n", "JOB"],
     "model list": ["ml", "model", "list"],
+    "compute show": ["ml", "compute", "show", "-n", "batch-cluster"],
+    "compute list": ["ml", "compute", "list"],
     "component list": ["ml", "component", "list"],
     "workspace show": ["ml", "workspace", "show"],
     "configure": ["configure", "-l"],

@@ -7,8 +7,6 @@ import json
 from typing import Any
 
 import click
-import jmespath
-import yaml
 
 from emulator.exceptions import ValidationError
 
@@ -17,6 +15,8 @@ FORMATS = ("json", "jsonc", "yaml", "yamlc", "table", "tsv", "none")
 
 def render(data: Any, output: str, query: str | None) -> None:
     if query:
+        import jmespath  # only with --query: every command's start stays short
+
         try:
             data = jmespath.search(query, data)
         except jmespath.exceptions.JMESPathError as exc:
@@ -26,6 +26,8 @@ def render(data: Any, output: str, query: str | None) -> None:
     if output in ("json", "jsonc"):
         click.echo(json.dumps(data, indent=2, default=str))
     elif output in ("yaml", "yamlc"):
+        import yaml  # only for -o yaml: every command's start stays short
+
         click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
     elif output == "tsv":
         for line in _tsv_lines(data):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from emulator.exceptions import ClusterError
 
-log = logging.getLogger(__name__)
 # The dashboard of a job's local cluster: this machine only, a free port.
 LOOPBACK_DASHBOARD = "127.0.0.1:0"
 # Worker pods of a deployment whose environment names no image.
@@ -148,6 +146,8 @@ def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
         return client, cluster
     if spec.scheduler_address is None:
         try:
+            import logging  # with Dask, where a job's cluster starts
+
             cluster = LocalCluster(n_workers=instance_count, threads_per_worker=concurrency,
                                    processes=True, dashboard_address=LOOPBACK_DASHBOARD, memory_limit=0,
                                    silence_logs=logging.ERROR)
@@ -164,6 +164,8 @@ def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
 
 def _close_quietly(client, cluster) -> None:
     """Close the client before the cluster, without flooding the terminal with heartbeats."""
+    import logging  # see _connect
+
     loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:

@@ -16,19 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
-
-import yaml
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from emulator import settings
 from emulator.exceptions import EmulatorError, EnvironmentBuildError
@@ -76,6 +70,8 @@ class EnvironmentSpec:
 
 
 def from_conda_file(path: str | Path) -> EnvironmentSpec:
+    import yaml  # a conda file is read by a job, not by a read of the service
+
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -133,6 +129,9 @@ def apply_overrides(requirements: tuple[str, ...] | list[str],
 
 
 def _name(line: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement  # see check()
+    from packaging.utils import canonicalize_name
+
     try:
         return canonicalize_name(Requirement(line).name)
     except InvalidRequirement:
@@ -144,6 +143,12 @@ def _name(line: str) -> str:
 
 def check(spec: EnvironmentSpec) -> list[str]:
     """One line per requirement the current interpreter does not satisfy (empty: all met)."""
+    # platform, packaging and importlib.metadata cost a read of the service 20 ms: imported
+    # where requirements are checked
+    import platform
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
     problems = []
     running = platform.python_version()
     if spec.python and not _python_matches(spec.python, running):
@@ -174,6 +179,10 @@ def check(spec: EnvironmentSpec) -> list[str]:
 
 def _installed_version(name: str) -> str | None:
     """The installed version of ``name``, or of a distribution that provides it."""
+    from importlib import metadata  # see check()
+
+    from packaging.utils import canonicalize_name
+
     for candidate in (name, *SATISFIED_BY.get(canonicalize_name(name), ())):
         try:
             return metadata.version(candidate)
@@ -183,6 +192,8 @@ def _installed_version(name: str) -> str | None:
 
 
 def _python_matches(wanted: str, running: str) -> bool:
+    from packaging.requirements import InvalidRequirement, Requirement  # see check()
+
     wanted = wanted.strip().lstrip("=")
     if wanted[:1].isdigit():
         return running == wanted or running.startswith(wanted.rstrip(".*") + ".")
@@ -204,6 +215,8 @@ def environment_key(spec: EnvironmentSpec, python: str = sys.executable) -> str:
 
 def _interpreter_version(python: str) -> str:
     if python == sys.executable:
+        import platform  # see check()
+
         return platform.python_version()
     return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
                           capture_output=True, text=True, check=True).stdout.strip()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import logging
 import os
 import shutil
 import time
@@ -101,6 +100,8 @@ class JobLogs:
         (self.dir / "user").mkdir(parents=True, exist_ok=True)
         self.overview_path = self.dir / "job_progress_overview.txt"
         self.report_path = self.dir / "sys" / "job_report" / "processed_mini-batches.csv"
+        import logging  # a job's logs are written by its runner: reads skip it
+
         self.logger = logging.getLogger(f"emulator.job.{job_dir.name}")
         self.logger.propagate = False
         self.logger.setLevel(getattr(logging, logging_level.upper(), logging.INFO))

@@ -45,6 +45,8 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 POLL_SECONDS = 0.02
 MAX_MESSAGE = 1 << 20
 
+_STARTED: set[subprocess.Popen] = set()  # kept (and reaped) so no host is a zombie of ours
+
 
 @dataclass(frozen=True)
 class HostRecord:
@@ -137,7 +139,12 @@ def stop(workspace: Workspace, compute: str, cancel_jobs: bool) -> bool:
         _kill_group(record.pid)
         _wait(lambda: not locks.held(where / HOST_LOCK), 10)
     _clean_up_after(where)
+    _reap()
     return True
+
+
+def _reap() -> None:
+    _STARTED.difference_update([p for p in _STARTED if p.poll() is not None])
 
 
 def _start(workspace: Workspace, compute: str, where: Path) -> HostRecord:
@@ -148,6 +155,8 @@ def _start(workspace: Workspace, compute: str, where: Path) -> HostRecord:
              workspace.name, compute],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             cwd=where, close_fds=True)
+    _reap()
+    _STARTED.add(process)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         record = _read_record(where)

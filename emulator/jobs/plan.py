@@ -17,7 +17,6 @@ from typing import Any
 from emulator.engine import environments, outputs
 from emulator.engine.cluster import ClusterSpec
 from emulator.engine.environments import EnvironmentSpec
-from emulator.engine.inprocess import LIMITS as IN_PROCESS_LIMITS
 from emulator.engine.partition import list_input_files
 from emulator.exceptions import InputError, ResourceNotFoundError, ValidationError
 from emulator.jobs.claims import claim_output, release_output
@@ -144,6 +143,9 @@ def prepare(request: JobRequest, workspace: Workspace) -> tuple[JobPlan, JobReco
         notices.extend(f"requirement check: {problem}"
                        for problem in environments.check(request.environment))
     if request.in_process:
+        # the in-process scorer (the scoring side's bootstrap, logging) only when it is asked for
+        from emulator.engine.inprocess import LIMITS as IN_PROCESS_LIMITS
+
         notices.extend(IN_PROCESS_LIMITS)
     if request.input.store is None:
         _check_input(request.input.path)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from emulator.exceptions import NotSupportedError, ValidationError
 
 PYFUNC = "python_function"
@@ -29,6 +27,8 @@ def is_mlflow_model(path: Path) -> bool:
 
 def flavors(path: Path) -> dict:
     """The ``flavors`` of an MLflow model folder; a clear error when it is not one."""
+    import yaml  # where a model is checked: a read of the service never pays for it
+
     mlmodel = model_root(path) / "MLmodel"
     if not mlmodel.is_file():
         raise ValidationError(f"{path} is not an MLflow model (no MLmodel file); register it "

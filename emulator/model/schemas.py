@@ -7,15 +7,12 @@ this module for a default instead of writing the value down a second time.
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from emulator.exceptions import ValidationError
 
@@ -162,6 +159,8 @@ MAX_MESSAGE = 400  # characters of one error line
 def parse_document(text: str, source: str) -> Document:
     """A YAML document with the line of every key; bounded in size, nesting and alias
     expansion, so a hostile document is a clear error within a second."""
+    import yaml  # where a document is read: a read of the service never pays for it
+
     if len(text.encode("utf-8", "surrogateescape")) > MAX_DOCUMENT_BYTES:
         raise ValidationError(f"{source}: the document is larger than {MAX_DOCUMENT_BYTES} "
                               "bytes; a deployment or resource YAML is far smaller")
@@ -186,7 +185,9 @@ def parse_value(text: str, source: str) -> Any:
     return parse_document(text, source).data if text.strip() else ""
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, budget: list[int]) -> Any:
+def _construct(node: Any, path: tuple, lines: dict, source: str, budget: list[int]) -> Any:
+    import yaml  # see parse_document
+
     line = node.start_mark.line + 1
     budget[0] -= 1
     if budget[0] < 0:
@@ -379,6 +380,8 @@ def _known_keys(node: Any, kind: str, instance: Any) -> set[str]:
 
 def _did_you_mean(unknown: list[str], known: set[str]) -> str:
     """`` (did you mean 'mini_batch_size'?)`` for the unknown keys close to a declared one."""
+    import difflib  # only for a document with an unknown key
+
     guesses = [match[0] for key in unknown
                if (match := difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7))]
     if not guesses:

@@ -3,7 +3,6 @@ and http(s) URLs (public Azure Blob containers, host-style or Azurite's path-sty
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -89,6 +88,8 @@ def _loopback_style(host: str, parts) -> bool:
         return False
     if host == "localhost":
         return True
+    import ipaddress  # only for a blob URL with a port: reads skip it
+
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -9,8 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emulator.exceptions import (
     ResourceNotFoundError,
     StorageUnavailableError,
@@ -76,6 +74,8 @@ class UploadOperations:
         """An environment whose conda file comes as text in the request (the SDK's way)."""
         conda = fields.get("conda_file")
         if isinstance(conda, dict):
+            import yaml  # only an SDK upload with a conda mapping needs it
+
             conda = yaml.safe_dump(conda, sort_keys=False)
         if conda is not None and not isinstance(conda, str):
             raise ValidationError("properties.condaFile must be the conda file's YAML text")

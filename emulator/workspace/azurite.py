@@ -22,7 +22,6 @@ from pathlib import Path
 
 from emulator import settings
 from emulator.exceptions import StorageUnavailableError
-from emulator.scoring.bootstrap import die_with_parent
 from emulator.workspace.datastores import RemoteStore
 
 ACCOUNT = "devstoreaccount1"
@@ -72,6 +71,8 @@ class Azurite:
         self.log_path = folder / "azurite.log"
         log = self.log_path.open("w", encoding="utf-8")
         tls = ["--cert", str(certificate), "--key", str(key)] if certificate else []
+        # the scoring side's helper (logging, ctypes) only when Azurite starts: reads skip it
+        from emulator.scoring.bootstrap import die_with_parent
 
         try:
             self.process = subprocess.Popen(
