@@ -300,3 +300,24 @@ def test_a_busy_compute_is_stopped_or_deleted_only_with_yes(front, verb, request
     finally:
         if home.host_record():
             BatchService(home=home.path).delete_compute(COMPUTE, cancel_jobs=True)
+
+
+def test_rest_starts_stops_and_deletes_an_idle_compute(server, trace_dir):
+    home_path, url = server
+    home_path.mkdir(exist_ok=True)
+    home = Home(home_path, trace_dir)
+    home.create_compute("--min-instances", "1", "--max-instances", "1")
+    token = issue_token(home.path, MANAGEMENT_RESOURCE)["accessToken"]
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"{url}{WS}/computes/{COMPUTE}"
+    assert httpx.post(f"{path}/start", headers=headers, timeout=120).status_code == 202
+    host = home.host_record()["pid"]
+    assert home.json("ml", "compute", "show", "-n", COMPUTE)["state"] == "Running"
+    assert httpx.post(f"{path}/stop", headers=headers, timeout=120).status_code == 202
+    assert home.host_record() is None
+    wait_for(lambda: process_gone(host), 30, "the host to end")
+    assert httpx.post(f"{path}/start", headers=headers, timeout=120).status_code == 202
+    host = home.host_record()["pid"]
+    assert httpx.delete(path, headers=headers, timeout=120).status_code == 200
+    wait_for(lambda: process_gone(host), 30, "the host to end")
+    assert httpx.get(path, headers=headers, timeout=60).status_code == 404
