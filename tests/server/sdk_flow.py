@@ -109,12 +109,14 @@ seen["child"] = [child.name, str(ml.jobs.get(child.name).status)]
 ml.jobs.stream(child.name)
 ml.jobs.download(name=child.name, download_path=f"{download_path}-child", output_name="score")
 for unsupported in (lambda: ml.online_endpoints.get("an-online-endpoint"),
-                    lambda: ml.compute.begin_delete("batch-cluster").result()):
+                    lambda: ml.compute.begin_restart("batch-cluster").result()):
     try:
         unsupported()
         seen.setdefault("unsupported", []).append("accepted")
     except HttpResponseError as error:
         seen.setdefault("unsupported", []).append([error.status_code, error.message])
+ml.compute.begin_delete("batch-cluster").result()  # no job runs on it any more
+seen["computes_left"] = [compute.name for compute in ml.compute.list()]
 seen["seconds"] = round(time.monotonic() - started, 2)
 
 stranger = MLClient(EmulatorCredential(other_home), "00000000-0000-0000-0000-000000000000",

@@ -106,7 +106,7 @@ def test_a_jobs_scoring_step_is_its_child_with_times(live_server):
 
 @pytest.mark.parametrize("method, path, what", [
     ("GET", f"{WS}/onlineEndpoints/my-online", "GET onlineEndpoints/my-online"),
-    ("DELETE", f"{WS}/computes/batch-cluster", "DELETE computes/batch-cluster"),
+    ("POST", f"{WS}/computes/batch-cluster/restart", "POST computes/batch-cluster/restart"),
     ("GET", "/not/a/route", "GET /not/a/route"),
 ])
 def test_what_is_not_served_says_so_in_azures_shape(live_server, method, path, what):
