@@ -204,12 +204,20 @@ def deployment_list_jobs(service, name, endpoint_name, max_results):
 
 @az_command(job, "show")
 @required_name
-@click.option("--web", is_flag=True, help="Print the job's local URL.")
+@click.option("--web", is_flag=True,
+              help="Open the job's page in a browser (served by 'batch-emulator serve'; "
+                   "without a server, the job's folder).")
 def job_show(service, name, web):
     """Show a job (status, counts, output location, errors)."""
     document = service.show_job(name)
     if web:
-        click.echo(document["services"]["Studio"]["endpoint"], err=True)
+        url = document["services"]["Studio"]["endpoint"]
+        click.echo(url, err=True)
+        # Imported here: only --web opens a browser, and reads stay fast.
+        import webbrowser
+
+        if not webbrowser.open(service.studio_sign_in(url)):
+            click.echo("no browser found here: open the URL above in one", err=True)
     return document
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 import time
@@ -91,11 +92,19 @@ REPORT_COLUMNS = [
 ]
 
 
+# Every attempt of every mini-batch, one JSON object a line, beside job.json (not in logs/,
+# which keeps Azure's layout): what the job's page draws its timeline from.
+ATTEMPTS_FILE = "attempts.jsonl"
+MAX_TRACEBACK_CHARS = 8000  # its end, where the user's frame and the exception are
+
+
 class JobLogs:
-    """``<job>/logs``: overview, result, error, the job report, and the emulator's own log."""
+    """``<job>/logs``: overview, result, error, the job report, and the emulator's own log;
+    and ``<job>/attempts.jsonl``, each attempt with its instance, process and times."""
 
     def __init__(self, job_dir: Path, logging_level: str):
         self.dir = job_dir / "logs"
+        self._attempts = open(job_dir / ATTEMPTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         (self.dir / "sys" / "job_report").mkdir(parents=True, exist_ok=True)
         (self.dir / "user").mkdir(parents=True, exist_ok=True)
         self.overview_path = self.dir / "job_progress_overview.txt"
@@ -128,9 +137,20 @@ class JobLogs:
             f"{last.elapsed:.3f}", result.total, result.succeeded, result.failed,
             last.status, last.error, result.mini_batch.files[0] if result.mini_batch.files else "",
         ])
+        files = [os.path.basename(path) for path in result.mini_batch.files]
+        first = result.attempt_count - len(result.attempts) + 1  # earlier ones: a lost worker
+        for number, attempt in enumerate(result.attempts, start=first):
+            self._attempts.write(json.dumps({
+                "mini_batch": result.mini_batch.id, "attempt": number,
+                "attempts": result.attempt_count, "instance": instance,
+                "process": attempt.process, "start": attempt.start, "elapsed": attempt.elapsed,
+                "status": attempt.status, "error": attempt.error, "files": files,
+                "traceback": attempt.traceback[-MAX_TRACEBACK_CHARS:]},
+                ensure_ascii=False) + "\n")
 
     def flush(self) -> None:
         self._report.flush()
+        self._attempts.flush()
 
     def finish(self, result_line: str, error_text: str | None) -> None:
         (self.dir / "job_result.txt").write_text(result_line + "\n", encoding="utf-8",
@@ -143,6 +163,8 @@ class JobLogs:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._report.close()
+        with contextlib.suppress(OSError):
+            self._attempts.close()
         self.logger.removeHandler(self._handler)
         self._handler.close()
 

@@ -25,6 +25,7 @@ from emulator.server import (
     discovery,
     history,
     pipeline_routes,
+    studio,
     workspace_routes,
 )
 from emulator.service import home as home_operations
@@ -85,9 +86,10 @@ AZURE_COMPATIBLE_ML_AUDIENCE = "https://ml.azure.local"  # what the SDK derives 
 
 
 def create_app(home: str | Path | None = None, public_url: str | None = None,
-               azure_compatible: bool = False, workspace: str | None = None) -> FastAPI:
+               azure_compatible: bool = False, workspace: str | None = None,
+               open_pages: bool = False) -> FastAPI:
     """The app over ``home``; the data plane serves ``workspace`` (default: the configured
-    one)."""
+    one). ``open_pages``: the Studio pages need no token (a server on loopback)."""
     app = FastAPI(
         title="batch-endpoint-emulator",
         version=__version__,
@@ -100,6 +102,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
     app.state.workspace = workspace
     app.state.public_url = public_url
     app.state.azure_compatible = azure_compatible
+    app.state.open_pages = open_pages
     app.state.extra_audiences = {"https://ml.azure.com": (AZURE_COMPATIBLE_ML_AUDIENCE,)} \
         if azure_compatible else {}
     app.add_middleware(BodySizeLimit)
@@ -111,6 +114,7 @@ def create_app(home: str | Path | None = None, public_url: str | None = None,
     app.include_router(workspace_routes.router)
     app.include_router(data_plane.router)
     app.include_router(history.router)
+    studio.install(app)
 
     app.include_router(discovery.router)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import signal
 import socket
 import sys
@@ -17,7 +16,7 @@ from emulator.service import home as home_operations
 def serve(host: str, port: int, workspace: str | None = None,
           azure_compatible: bool = False, with_azurite: bool = False,
           allow_remote: bool = False) -> None:
-    _check_exposure(host, allow_remote, azure_compatible)
+    loopback = _check_exposure(host, allow_remote, azure_compatible)
     # Imported here: the server's dependencies are the optional 'server' extra.
     import uvicorn
 
@@ -33,16 +32,18 @@ def serve(host: str, port: int, workspace: str | None = None,
         ca, cert, key = home_operations.certificates(home)
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     url = f"{'https' if azure_compatible else 'http'}://{shown}:{bound}"
-    home_operations.record_server(home, url)
+    stack = contextlib.ExitStack()
+    stack.enter_context(home_operations.serving(home, url))
     click.echo(f"batch-emulator serving workspace {workspace!r} of {home} at {url} (Ctrl+C to "
                "stop)", err=True)
-    app = create_app(home, azure_compatible=azure_compatible, workspace=workspace)
+    app = create_app(home, azure_compatible=azure_compatible, workspace=workspace,
+                     open_pages=loopback)
     config = uvicorn.Config(app, log_level="warning", access_log=False, **ssl)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found before
     # it started: this one, so Azurite is stopped on the way out instead of orphaned.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        with contextlib.ExitStack() as stack:
+        with stack:
             if with_azurite:
                 stack.enter_context(home_operations.blob_store(
                     home, cert, key, ca, say=lambda line: click.echo(line, err=True)))
@@ -57,14 +58,11 @@ def serve(host: str, port: int, workspace: str | None = None,
             sock.close()
 
 
-def _check_exposure(host: str, allow_remote: bool, azure_compatible: bool) -> None:
-    """Beyond loopback the API runs anyone's code who has a token: only when asked for."""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        loopback = False
-    if loopback:
-        return
+def _check_exposure(host: str, allow_remote: bool, azure_compatible: bool) -> bool:
+    """Beyond loopback the API runs anyone's code who has a token: only when asked for.
+    True when the host is loopback (its Studio pages need no token)."""
+    if home_operations.is_loopback(host):
+        return True
     if not allow_remote:
         raise ServerError(f"--host {host} listens beyond this machine, where anyone who reaches "
                           "the port with a token of this home can run code; add --allow-remote "
@@ -72,6 +70,7 @@ def _check_exposure(host: str, allow_remote: bool, azure_compatible: bool) -> No
     click.echo(f"WARNING: serving beyond loopback on {host}: keep this home's tokens secret"
                + ("" if azure_compatible else "; they travel unencrypted over plain HTTP "
                   "(--azure-compatible serves HTTPS)"), err=True)
+    return False
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -37,3 +37,42 @@ def either_plane(request: Request) -> dict:
         return management(request)
     except AuthenticationError:
         return data_plane(request)
+
+
+STUDIO_COOKIE = "batch_emulator_studio"
+
+
+class StudioSignIn(Exception):
+    """A valid ``?token=`` on a Studio page: answered by setting the pages' cookie."""
+
+    def __init__(self, token: str):
+        super().__init__("signed in")
+        self.token = token
+
+
+def studio(request: Request) -> None:
+    """The Studio pages: open on loopback; beyond it, a token of either plane, given as a
+    bearer header, as ``?token=`` (kept as a cookie) or as that cookie."""
+    if getattr(request.app.state, "open_pages", False):
+        return
+    given = request.query_params.get("token")
+    if given:
+        _verify_either(request, given)
+        raise StudioSignIn(given)
+    cookie = request.cookies.get(STUDIO_COOKIE)
+    if cookie:
+        _verify_either(request, cookie)
+        return
+    if request.headers.get("authorization"):
+        either_plane(request)
+        return
+    raise AuthenticationError(
+        "Authentication failed: this server listens beyond loopback, so its Studio pages need "
+        "a token; open the page once with ?token=<the accessToken of 'batch-emulator account "
+        "get-access-token'> (a cookie keeps it), or send 'Authorization: Bearer <token>'")
+
+
+def _verify_either(request: Request, token: str) -> dict:
+    home = request.app.state.home
+    return home_operations.verify_token(home, token, home_operations.MANAGEMENT_RESOURCE,
+                                        (home_operations.ML_RESOURCE,))

@@ -10,10 +10,13 @@ from emulator import settings
 from emulator.jobs.record import JobRecord
 from emulator.model.references import arm_id
 from emulator.model.timestamps import iso_time
-from emulator.service.home import SERVER_RECORD
+from emulator.service.home import SERVER_RECORD, running_server
 from emulator.workspace.store import Store
 
 DEFAULT_SERVER_URL = "http://127.0.0.1:8790"
+# serve's pages (server/studio.py); a job's page is its services.Studio.endpoint
+STUDIO = "/studio/workspaces/{workspace}"
+STUDIO_JOB = STUDIO + "/jobs/{name}"
 SCORING_STEP = "-batchscoring"  # a batch job's one child job, its scoring step: <job>-batchscoring
 
 
@@ -79,9 +82,17 @@ def _last_change(record: JobRecord) -> float:
     return record.status_history[-1][1] if record.status_history else record.creation_time
 
 
+def studio_job_url(store: Store, record: JobRecord) -> str:
+    """The job's page on the home's running server, else its folder as a file:// link."""
+    server = running_server(store.workspace.home)
+    if server is None:
+        return Path(record.job_folder).as_uri()
+    return server + STUDIO_JOB.format(workspace=store.scope.workspace, name=record.name)
+
+
 def job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     record = JobRecord.from_dict(body["record"])
-    studio = Path(record.job_folder).as_uri()
+    studio = studio_job_url(store, record)
     properties = {
         "azureml.batchrun": "true",
         "endpoint_name": record.endpoint_name,

@@ -8,17 +8,20 @@ The front ends (the CLI's ``serve``, ``configure`` and ``account``, the REST ser
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from emulator.exceptions import StorageUnavailableError
+from emulator.jobs import locks
 from emulator.workspace import Workspace, auth, azurite, tls
 
 ML_RESOURCE = auth.ML_RESOURCE
 MANAGEMENT_RESOURCE = auth.MANAGEMENT_RESOURCE
 SERVER_RECORD = "server.json"
+SERVER_LOCK = "server.lock"  # held (shared) by every running serve of the home
 AZURITE_INSTALL_HINT = azurite.INSTALL_HINT
 
 
@@ -55,6 +58,37 @@ def record_server(home: Path, url: str) -> None:
     temporary = record.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
     os.replace(temporary, record)
+
+
+@contextlib.contextmanager
+def serving(home: Path, url: str) -> Iterator[None]:
+    """Record ``url`` as the home's server while the block runs: job documents then link to
+    its Studio pages; without a live server they link to the job's folder."""
+    record_server(home, url)
+    held = locks.hold(home / SERVER_LOCK, shared=True)
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.close()
+
+
+def running_server(home: Path) -> str | None:
+    """The URL of the home's live server, if one runs (else None)."""
+    if not locks.in_use(home / SERVER_LOCK):
+        return None
+    try:
+        return json.loads((home / SERVER_RECORD).read_text(encoding="utf-8"))["url"].rstrip("/")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback address or ``localhost``; a host name may resolve to anything."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def certificates(home: Path) -> tuple[Path, Path, Path]:

@@ -1,5 +1,6 @@
 """``BatchService``: every group of operations over one workspace of one home."""
 
+from emulator.service.activity import ActivityOperations
 from emulator.service.assets import AssetOperations
 from emulator.service.base import ServiceBase
 from emulator.service.components import ComponentOperations
@@ -14,5 +15,5 @@ from emulator.service.uploads import UploadOperations
 
 class BatchService(EndpointOperations, DeploymentOperations, InvokeOperations, JobOperations,
                    PipelineOperations, ComponentOperations, ComputeOperations, AssetOperations,
-                   UploadOperations, ServiceBase):
+                   UploadOperations, ActivityOperations, ServiceBase):
     """The batch endpoint API over one workspace of one home."""
