@@ -89,7 +89,10 @@ def start_server(home: Path, *options: str, env: dict | None = None,
         if process.poll() is not None:
             raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')}")
         try:
-            url = json.loads(record.read_text())["url"]
+            written = json.loads(record.read_text())
+            if written["pid"] != process.pid:  # another server of the home, still
+                return None
+            url = written["url"]
             return url if httpx.get(url + "/health", timeout=1).status_code == 200 else None
         except (OSError, ValueError, KeyError, httpx.HTTPError):
             return None  # not written yet, being written, or not listening yet
