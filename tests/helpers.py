@@ -1,8 +1,10 @@
 """The tests' helpers, in one place: waiting on a condition with a deadline, the fixture
-folders, trace files, processes, the CLI in this process, a server in its own process."""
+folders, trace files, processes, the CLI in this process, a server in its own process, and
+headless Chromium for the pages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -141,3 +143,94 @@ def run_cli(*args: str, env: dict | None = None) -> tuple[int, str, str]:
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
     return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--no-first-run", "--disable-background-networking", "--disable-sync",
+                  "--disable-component-update", "--disable-quic", "--hide-scrollbars",
+                  "--remote-debugging-port=0", "--window-size=1300,1600")
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium, else another Chromium on PATH; None outside CI means skip."""
+    import shutil
+
+    return next((path for name in ("chromium", "chromium-browser", "google-chrome")
+                 if (path := shutil.which(name))), None)
+
+
+def require_chromium() -> str:
+    """The browser's path; skip without one, except in CI, whose .ci/run installs it."""
+    import pytest
+
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI"):
+            raise AssertionError("CI must have Chromium: .ci/run installs Debian's chromium")
+        pytest.skip("no Chromium here: 'apt-get install chromium' runs the Studio's browser tests")
+    return path
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol (one page): open a URL, evaluate
+    JavaScript in it, save a screenshot. A real browser, so CSS, CSP and scripts all apply."""
+
+    def __init__(self, binary: str, profile: Path):
+        import httpx
+        from websockets.sync.client import connect
+
+        profile.mkdir(parents=True, exist_ok=True)
+        self._log = open(profile.parent / f"{profile.name}-chromium.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                         "about:blank"], stdin=subprocess.DEVNULL,
+                                        stdout=self._log, stderr=self._log)
+        active = profile / "DevToolsActivePort"  # Chromium writes its port here
+        port = wait_for(lambda: active.exists() and active.read_text().split("\n")[0].strip(),
+                        60, "Chromium's DevTools port")
+        pages = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        page = next(target for target in pages if target["type"] == "page")
+        self._connection = contextlib.ExitStack()
+        self._socket = self._connection.enter_context(connect(
+            page["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
+        self._next = 0
+
+    def call(self, method: str, **params) -> dict:
+        self._next += 1
+        self._socket.send(json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:  # events arrive between the answers; only ours matters
+            message = json.loads(self._socket.recv(timeout=60))
+            if message.get("id") == self._next:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        wait_for(lambda: self.evaluate("document.readyState") == "complete"
+                 and self.evaluate("location.href") == url, 30, f"{url} to load")
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> Path:
+        import base64
+
+        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                         clip={"x": 0, "y": 0, "width": size["width"],
+                               "height": size["height"], "scale": 1})
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        self._connection.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
