@@ -145,8 +145,8 @@ class JobLogs:
                 "attempts": result.attempt_count, "instance": instance,
                 "process": attempt.process, "start": attempt.start, "elapsed": attempt.elapsed,
                 "status": attempt.status, "error": attempt.error, "files": files,
-                "traceback": attempt.traceback[-MAX_TRACEBACK_CHARS:]},
-                ensure_ascii=False) + "\n")
+                "traceback": attempt.traceback[-MAX_TRACEBACK_CHARS:]}) + "\n")
+                # ASCII with escapes: a file name that is not UTF-8 stays its own bytes
 
     def flush(self) -> None:
         self._report.flush()

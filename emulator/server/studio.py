@@ -66,6 +66,8 @@ def _service(request: Request, workspace: str) -> BatchService:
 
 def _page(template: str, status: int = 200, **values) -> HTMLResponse:
     html = _templates.get_template(template).render(**values)
+    # a file name that is not UTF-8 (kept as surrogates) is shown with U+FFFD, not refused
+    html = html.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return HTMLResponse(html, status_code=status, headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

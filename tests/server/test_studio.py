@@ -432,3 +432,23 @@ def test_the_pages_ship_in_the_package():
     assert {p.name for p in (root / "templates").glob("*.html")} >= {
         "base.html", "workspace.html", "endpoint.html", "job.html", "job_live.html"}
     assert all(os.path.getsize(root / "static" / n) for n in ("studio.css", "studio.js"))
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_not_refused(lonely, tmp_path,
+                                                            dask_scheduler_address):
+    home, _ = lonely
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("x")
+    deployment = write_deployment(tmp_path, "raise_on_file.py", compute=None,
+                                  environment_variables={"FAIL_ON": "caf"})
+    job = BatchService(home=home).start_job(deployment, folder,
+                                            scheduler_address=dask_scheduler_address)
+    assert job.wait(timeout=120).mini_batches_failed == 1
+    url, process = start_server(home)
+    try:
+        page = httpx.get(url + job_url(job.name), timeout=30)
+    finally:
+        stop_server(process)
+    assert page.status_code == 200 and "caf\ufffd.txt" in page.text
+    assert len(Elements(page.text).having("rect", "data-attempt")) == 2  # max_retries 1
