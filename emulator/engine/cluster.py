@@ -34,22 +34,48 @@ class ClusterSpec:
         return self.scheduler_address is None and self.kubernetes is None
 
 
-def kubernetes_arguments(settings: dict, job_name: str, instance_count: int,
-                         concurrency: int) -> dict:
-    """``KubeCluster`` arguments: one worker pod per instance, running the deployment's
-    environment image with ``max_concurrency_per_instance`` threads, the compute's requests
-    and limits."""
+# A worker pod's cache of code and model bundles (engine.shipping): an emptyDir, so a
+# restarted worker process finds what its pod fetched.
+WORKER_SCRATCH = "/var/cache/batch-emulator"
+MANAGED_BY = "batch-endpoint-emulator"
+
+
+def kubernetes_cluster(settings: dict, job_name: str, instance_count: int,
+                       concurrency: int) -> dict:
+    """The ``DaskCluster`` resource a job asks the Dask operator for, as data: one worker
+    pod per instance running the deployment's environment image with
+    ``max_concurrency_per_instance`` threads, the compute's requests and limits, and a
+    scratch volume where the worker installs the job's code and model bundles."""
+    try:  # the optional 'kubernetes' extra
+        from dask_kubernetes.operator import make_cluster_spec
+    except ImportError:
+        raise ClusterError("kubernetes computes need dask-kubernetes: pip install "
+                           "'batch-endpoint-emulator[kubernetes]'") from None
     resources = settings.get("resources") or {}
-    return {
-        "name": f"batch-{job_name}"[:63].lower().rstrip("-"),
-        "namespace": settings["namespace"],
-        "image": settings.get("image") or DEFAULT_WORKER_IMAGE,
-        "n_workers": instance_count,
-        "resources": {key: dict(resources[key]) for key in ("requests", "limits")
-                      if key in resources},
-        "worker_command": ["dask-worker", "--nthreads", str(concurrency)],
-        "shutdown_on_close": True,
-    }
+    name = f"batch-{job_name}"[:63].lower().rstrip("-")
+    resource = make_cluster_spec(
+        name=name, image=settings.get("image") or DEFAULT_WORKER_IMAGE,
+        n_workers=instance_count,
+        resources={key: {unit: str(amount) for unit, amount in resources[key].items()}
+                   for key in ("requests", "limits") if key in resources},
+        env={"DASK_TEMPORARY_DIRECTORY": WORKER_SCRATCH},
+        worker_command=f"dask-worker --nthreads {concurrency} --memory-limit 0")
+    labels = {"app.kubernetes.io/managed-by": MANAGED_BY,
+              "batch-emulator/job": _label_value(job_name)}
+    resource["metadata"]["labels"] = labels
+    worker = resource["spec"]["worker"]
+    worker["metadata"] = {"labels": labels}
+    pod = worker["spec"]
+    pod["volumes"] = [{"name": "emulator-cache", "emptyDir": {}}]
+    pod["containers"][0]["volumeMounts"] = [{"name": "emulator-cache",
+                                             "mountPath": WORKER_SCRATCH}]
+    return resource
+
+
+def _label_value(text: str) -> str:
+    """A Kubernetes label value: at most 63 of ``[A-Za-z0-9._-]``, alphanumeric at both ends."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in text)
+    return cleaned[:63].strip("._-") or "job"
 
 
 @dataclass
@@ -135,9 +161,10 @@ def _connect(spec: ClusterSpec, instance_count: int, concurrency: int,
         except ImportError:
             raise ClusterError("kubernetes computes need dask-kubernetes: pip install "
                                "'batch-endpoint-emulator[kubernetes]'") from None
+        resource = kubernetes_cluster(spec.kubernetes, job_name, instance_count, concurrency)
         try:
-            cluster = KubeCluster(**kubernetes_arguments(spec.kubernetes, job_name,
-                                                         instance_count, concurrency))
+            cluster = KubeCluster(custom_cluster_spec=resource,
+                                  namespace=spec.kubernetes["namespace"], shutdown_on_close=True)
         except Exception as exc:
             raise ClusterError(f"could not start a Dask cluster on Kubernetes: {exc}; check "
                                "the kubeconfig and the Dask operator") from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
+import time
 from asyncio import CancelledError
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from distributed import KilledWorker
 from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
-from emulator.engine import worker
+from emulator.engine import shipping, worker
 from emulator.engine.cluster import Instances
 from emulator.engine.tasks import Lease, LeaseResult, MiniBatch, MiniBatchResult, ScoringContext
 
@@ -29,6 +30,9 @@ LOST_WORKER = (KilledWorker, FutureCancelledError, CommClosedError, CancelledErr
 MAX_LEASE = 50
 LEASES_PER_SLOT_IN_FLIGHT = 2
 POLL_SECONDS = 0.05
+# A client cut off from its scheduler reconnects on its own; a job waits this long for it,
+# then fails instead of waiting for leases that no scheduler will ever finish.
+SCHEDULER_LOST_SECONDS = 60.0
 
 class Ending(Enum):
     """Why the scheduler stopped handing out mini-batches (the job's status follows from it)."""
@@ -38,6 +42,7 @@ class Ending(Enum):
     STOPPED = "stopped"  # cancelled
     INIT_FAILED = "init_failed"  # no scoring process of any instance could initialise
     SCRIPT_INVALID = "script_invalid"
+    SCHEDULER_LOST = "scheduler_lost"  # the Dask scheduler went away and did not come back
 
 
 @dataclass
@@ -55,6 +60,8 @@ class LeaseScheduler:
         error_threshold: int,
         on_result: Callable[[MiniBatchResult, str], None],
         should_stop: Callable[[], bool],
+        shipment: shipping.Shipment | None = None,
+        on_returned: Callable[[tuple[tuple[str, bytes], ...]], None] = lambda returned: None,
     ):
         self.instances = instances
         self.ctx = ctx
@@ -62,6 +69,10 @@ class LeaseScheduler:
         self.error_threshold = error_threshold
         self.on_result = on_result
         self.should_stop = should_stop
+        # workers that do not see this machine's files get local inputs in their leases
+        self.shipment = shipment
+        self.ship_inputs = shipment is not None and ctx.input_store is None
+        self.on_returned = on_returned
         self.failed_files = 0
         self.slots = len(instances.addresses) * ctx.concurrency
         self.lease_size = max(1, min(MAX_LEASE, math.ceil(len(mini_batches) / (self.slots * 4))))
@@ -70,6 +81,9 @@ class LeaseScheduler:
         self._in_flight: dict[str, object] = {}
         self._lease_numbers = iter(range(10**12))
         self._live_addresses = list(instances.addresses)
+        self._cut_off_since: float | None = None
+        scheduler = getattr(instances.client, "scheduler", None)
+        self._scheduler_address = getattr(scheduler, "address", None) or "its address"
 
     def run(self) -> Outcome:
         try:
@@ -85,6 +99,9 @@ class LeaseScheduler:
             except queue.Empty:
                 if self.should_stop():
                     return self._stop(Outcome(Ending.STOPPED))
+                lost = self._scheduler_lost()
+                if lost is not None:
+                    return lost
                 continue
             outcome = self._collect(future)
             if outcome is not None:
@@ -100,7 +117,9 @@ class LeaseScheduler:
             budget = None
             if self.error_threshold >= 0:
                 budget = self.error_threshold - self.failed_files
-            lease = Lease(next(self._lease_numbers), tuple(batch), budget)
+            files = tuple(path for mini_batch in batch for path in mini_batch.files)
+            lease = Lease(next(self._lease_numbers), tuple(batch), budget,
+                          shipping.payload(files, self.shipment) if self.ship_inputs else ())
             future = client.submit(
                 worker.score_lease, self.ctx, lease,
                 key=f"lease-{self.ctx.job_name}-{lease.number}",
@@ -110,6 +129,24 @@ class LeaseScheduler:
             self._in_flight[future.key] = future
             future.add_done_callback(self._done.put)
 
+    def _scheduler_lost(self) -> Outcome | None:
+        """An outcome once the client has been cut off from its scheduler for too long."""
+        client = self.instances.client
+        if getattr(client, "status", "running") == "running":
+            self._cut_off_since = None
+            return None
+        now = time.monotonic()
+        if self._cut_off_since is None:
+            self._cut_off_since = now
+        if client.status != "closed" and now - self._cut_off_since < SCHEDULER_LOST_SECONDS:
+            return None
+        self._in_flight.clear()
+        self.pending.clear()
+        return Outcome(Ending.SCHEDULER_LOST,
+                       f"lost the Dask scheduler at {self._scheduler_address} while the job "
+                       "ran: it stopped answering and did not come back; start it again, then "
+                       "invoke the job again")
+
     def _collect(self, future) -> Outcome | None:
         self._in_flight.pop(future.key, None)
         lease: Lease = future.lease
@@ -118,6 +155,8 @@ class LeaseScheduler:
         except Exception:
             self._requeue_lost(lease)
             return None
+        if result.returned:
+            self.on_returned(result.returned)
         for mini_batch_result in result.results:
             self.failed_files += mini_batch_result.failed
             self.on_result(mini_batch_result, result.instance)
@@ -159,9 +198,14 @@ class LeaseScheduler:
         return outcome
 
     def _release(self) -> None:
+        if getattr(self.instances.client, "status", "running") != "running":
+            return  # no scheduler to ask: its workers forget the job with it
         with contextlib.suppress(Exception):
-            self.instances.client.run(worker.release_job, self.ctx.job_name,
-                                      workers=self._reachable())
+            last = self.instances.client.run(worker.release_job, self.ctx.job_name,
+                                             workers=self._reachable())
+            for returned in last.values():
+                if returned:
+                    self.on_returned(returned)
 
     def _reachable(self) -> list[str]:
         """This job's workers that the scheduler still knows (a lost one would cost a

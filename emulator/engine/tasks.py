@@ -36,6 +36,10 @@ class ScoringContext:
     init_deadline: float | None = None  # seconds; None: Azure's 3 x run timeout + 30 s
     # the folder code_dir (a registered copy) was made from: tracebacks name its files
     source_dir: str | None = None
+    # workers that do not see this machine's files: (role, digest) of the code and model
+    # bundles they install (engine.shipping); empty: they read the paths above
+    bundles: tuple[tuple[str, str], ...] = ()
+    environment: dict | None = None  # the EnvironmentSpec, for a worker that builds it
 
     @property
     def init_timeout(self) -> float:
@@ -60,6 +64,7 @@ class Lease:
     number: int
     mini_batches: tuple[MiniBatch, ...]
     failure_budget: int | None  # stop early once this many files failed; None = never
+    files: tuple[tuple[str, bytes], ...] = ()  # local inputs' bytes, for a remote worker
 
 
 @dataclass
@@ -110,3 +115,5 @@ class LeaseResult:
     init_failure: str = ""  # the last init() traceback, when a slot gave up initialising
     instance_dead: bool = False  # no slot of this instance can initialise any more
     script_invalid: str = ""
+    # a remote worker's new log lines and output files: (path under the job, bytes)
+    returned: tuple[tuple[str, bytes], ...] = ()

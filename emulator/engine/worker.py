@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from distributed import get_worker
 
+from emulator.engine import shipping
 from emulator.engine.inprocess import InProcessScorer
 from emulator.engine.scorers import InitFailed, InstanceDead, ScoringProcess, ScriptInvalid
 from emulator.engine.tasks import (
@@ -82,6 +84,8 @@ class ScoringPool:
     def __init__(self, ctx: ScoringContext, instance: str):
         self.ctx = ctx
         self.instance = instance
+        # on a worker that does not see the job's files: what to send back after each lease
+        self.returns = shipping.Returns(ctx) if ctx.bundles else None
         self.aborted = threading.Event()
         self._numbers = iter(range(10**6))
         self._lock = threading.Lock()
@@ -147,7 +151,7 @@ def _pool_for(ctx: ScoringContext) -> ScoringPool:
     with _POOLS_LOCK:
         pool = _POOLS.get(ctx.job_name)
         if pool is None:
-            pool = ScoringPool(ctx, _instance_name(ctx))
+            pool = ScoringPool(shipping.localize(ctx), _instance_name(ctx))
             _POOLS[ctx.job_name] = pool
         return pool
 
@@ -187,6 +191,13 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
     Every attempt is written to the lease's ledger before it starts, so when a worker is lost
     and Dask runs the lease again elsewhere, the attempts spent on the lost worker still count.
     """
+    try:
+        pool = _pool_for(ctx)
+    except EmulatorError as exc:  # a remote worker without the job's code, model or Python
+        return LeaseResult(lease=replace(lease, files=()), results=[],
+                           unprocessed=list(lease.mini_batches), instance=_instance_name(ctx),
+                           init_failure=str(exc), instance_dead=True)
+    ctx = pool.ctx  # as this worker runs it (engine.shipping.localize)
     ledger = ledger_path(ctx, lease)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     spent = attempts_started(ledger)
@@ -194,8 +205,8 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
         lease = replace(lease, mini_batches=tuple(
             replace(mb, attempts_made=mb.attempts_made + spent.get(mb.id, 0))
             for mb in lease.mini_batches))
-    pool = _pool_for(ctx)
-    outcome = LeaseResult(lease=lease, results=[], unprocessed=[], instance=pool.instance)
+    outcome = LeaseResult(lease=replace(lease, files=()), results=[], unprocessed=[],
+                          instance=pool.instance)
     failed_files = 0
     position = 0
     try:
@@ -220,6 +231,8 @@ def score_lease(ctx: ScoringContext, lease: Lease) -> LeaseResult:
     except ScriptInvalid as exc:
         outcome.script_invalid = str(exc)
     outcome.unprocessed = list(lease.mini_batches[position:])
+    if pool.returns is not None:
+        outcome.returned = pool.returns.collect()
     return outcome
 
 
@@ -231,7 +244,7 @@ def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
         process = slot.ready_process()
         _record_start(ledger_path(ctx, lease), mini_batch.id)
         try:
-            files = _local_files(ctx, mini_batch)
+            files = _local_files(ctx, mini_batch, lease)
         except EmulatorError as exc:  # the store or URL failed: an attempt, retried like one
             attempt, rows = Attempt(RUN_EXCEPTION, process.name, time.time(), 0.0, error=(
                 f"the input could not be downloaded: {exc}")), ""
@@ -254,8 +267,12 @@ def _score_mini_batch(pool: ScoringPool, slot: Slot, mini_batch: MiniBatch,
     return result
 
 
-def _local_files(ctx: ScoringContext, mini_batch: MiniBatch) -> tuple[str, ...]:
-    """Files on object storage are downloaded to this worker first (Azure's download mode)."""
+def _local_files(ctx: ScoringContext, mini_batch: MiniBatch, lease: Lease) -> tuple[str, ...]:
+    """Files on object storage are downloaded to this worker first (Azure's download mode);
+    local files a remote worker cannot read came with the lease."""
+    if lease.files:
+        sent = dict(lease.files)
+        return shipping.stage_inputs(ctx, tuple((path, sent[path]) for path in mini_batch.files))
     if ctx.input_store is None:
         return mini_batch.files
     store = datastores.RemoteStore.from_dict(ctx.input_store)
@@ -270,14 +287,20 @@ def abort_job(job_name: str) -> None:
         pool.abort()
 
 
-def release_job(job_name: str) -> None:
-    """Stop the job's scoring processes on this worker once the job is over."""
+def release_job(job_name: str) -> tuple[tuple[str, bytes], ...]:
+    """Stop the job's scoring processes on this worker once the job is over; a remote worker
+    answers what they wrote last and forgets the job's folder."""
     with _POOLS_LOCK:
         pool = _POOLS.pop(job_name, None)
     datastores.drop_worker_cache(job_name)
     if pool is None:
-        return
+        return ()
     if pool.aborted.is_set():
         pool.abort()
     else:
         pool.close()
+    if pool.returns is None:
+        return ()
+    last = pool.returns.collect()
+    shutil.rmtree(pool.ctx.job_dir, ignore_errors=True)
+    return last

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from emulator.engine import environments, outputs
+from emulator.engine import environments, outputs, shipping
 from emulator.engine.cluster import job_instances
 from emulator.engine.partition import list_input_files, partition
 from emulator.engine.scheduler import (
@@ -59,21 +59,30 @@ def execute(plan: JobPlan, job: JobRecord, should_stop: Callable[[], bool] = lam
         for notice in job.notices:
             logs.overview(f"notice: {notice}")
 
-        python = _python_for(plan, logs)
         with job_instances(plan.cluster, plan.instance_count,
                            settings.max_concurrency_per_instance, job.notices,
                            plan.job_name, should_stop) as instances:
             if instances is None or should_stop():
                 return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
-            ctx = _scoring_context(plan, instances.names, python)
+            shipment = _shipment_for(plan, instances, logs)
+            bundles = () if shipment is None else (
+                ("code", shipping.deliver(instances.client, shipment, "code", plan.code_dir)),
+                ("model", shipping.deliver(instances.client, shipment, "model",
+                                           plan.model_dir)))
+            python = sys.executable if bundles else _python_for(plan, logs)
+            ctx = _scoring_context(plan, instances.names, python, bundles)
             if should_stop():
                 return _finish(job, logs, results_file, JobStatus.CANCELED, "", on_change)
             job.dashboard_link = instances.dashboard_link
             job.set_status(JobStatus.RUNNING)
             on_change(job)
             progress = _Progress(job, logs, results_file, on_change)
-            outcome = LeaseScheduler(instances, ctx, mini_batches, settings.error_threshold,
-                                     progress.record, should_stop).run()
+            outcome = LeaseScheduler(
+                instances, ctx, mini_batches, settings.error_threshold, progress.record,
+                should_stop, shipment, lambda returned: shipping.write_back(
+                    returned, plan.job_dir, plan.output_dir, shipment)).run()
+            if shipment is not None:
+                logs.overview(shipment.summary())
         progress.save()
         return _conclude(job, logs, results_file, outcome, settings, on_change, plan)
     except EmulatorError as exc:
@@ -110,7 +119,19 @@ def _publish_remote(plan: JobPlan, job: JobRecord, results_file) -> None:
         job.output_file = store.url(f"{prefix}/{Path(job.output_file).name}")
 
 
-def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringContext:
+def _shipment_for(plan: JobPlan, instances, logs: outputs.JobLogs) -> shipping.Shipment | None:
+    """None when the job's workers read its files where they are (always, on this machine);
+    else what it ships them (engine.shipping)."""
+    if plan.cluster.local or shipping.workers_share_files(
+            instances.client, instances.addresses, plan.job_dir):
+        return None
+    logs.overview("the workers do not see this machine's files: code, model and local "
+                  "inputs travel through Dask")
+    return shipping.Shipment()
+
+
+def _scoring_context(plan: JobPlan, instance_names, python: str,
+                     bundles: tuple[tuple[str, str], ...] = ()) -> ScoringContext:
     settings = plan.settings
     source = assets.code_source(plan.code_dir)  # tracebacks name the user's own files
     return ScoringContext(
@@ -132,6 +153,8 @@ def _scoring_context(plan: JobPlan, instance_names, python: str) -> ScoringConte
         input_store=plan.input.store,
         init_deadline=init_timeout(),
         source_dir=None if source is None else str(source),
+        bundles=bundles,
+        environment=plan.environment if bundles else None,
     )
 
 
@@ -187,7 +210,7 @@ def _conclude(job, logs, results_file, outcome, settings, on_change, plan) -> Jo
         return _finish(job, logs, results_file, JobStatus.FAILED,
                        f"init() failed in every scoring process ({last_line}); traceback in "
                        "logs/user/error/", on_change, outcome.detail)
-    if outcome.kind == Ending.SCRIPT_INVALID:
+    if outcome.kind in (Ending.SCRIPT_INVALID, Ending.SCHEDULER_LOST):
         return _finish(job, logs, results_file, JobStatus.FAILED, outcome.detail, on_change)
     assert outcome.kind == Ending.ALL_SCORED, outcome
     job.set_status(JobStatus.FINALIZING)

@@ -57,6 +57,14 @@ class RemoteStore:
             return f"{self.options['account_url'].rstrip('/')}/{self.key(path)}"
         return f"{self.protocol}://{self.key(path)}"
 
+    @property
+    def endpoint(self) -> str:
+        """Where the store is reached, for messages: its endpoint or account URL."""
+        return (self.options.get("client_kwargs", {}).get("endpoint_url")
+                or self.options.get("account_url")
+                or (f"{self.protocol}://{self.root}" if self.protocol.startswith("http")
+                    else f"{self.protocol}'s default endpoint"))
+
     def to_dict(self) -> dict:
         return {"protocol": self.protocol, "root": self.root, "options": dict(self.options)}
 
@@ -369,7 +377,15 @@ def download(store: RemoteStore, keys: tuple[str, ...], folder: Path) -> tuple[s
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-            objects.get(key, partial)
+            try:
+                objects.get(key, partial)
+            except EmulatorError:
+                raise
+            except Exception as exc:  # s3fs, botocore, azure: one line naming what and where
+                partial.unlink(missing_ok=True)
+                raise StorageUnavailableError(
+                    f"could not fetch {store.url(key[len(store.root) + 1:])} from "
+                    f"{store.endpoint}: {_first_line(exc)}") from None
             os.replace(partial, target)
         local.append(str(target))
     return tuple(local)

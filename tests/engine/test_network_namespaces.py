@@ -7,14 +7,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from emulator.service import BatchService
 from tests.helpers import run_cli, wait_for
 
 SEED = Path(__file__).resolve().parents[2] / "examples"
@@ -67,9 +71,18 @@ def hosts():
             forward.write_text(previous)
 
 
-@pytest.mark.slow
-def test_scheduler_and_worker_on_separate_hosts_score_from_a_bucket(hosts, tmp_path,
-                                                                     monkeypatch):
+@dataclass
+class Separated:
+    """A scheduler and a worker in their namespaces, an S3 server on the host, and a home
+    with the compute ``remote`` and the datastore ``bucket`` (at ``s3_url``)."""
+
+    address: str
+    s3_url: str
+    s3: object  # a boto3 client of the bucket's server
+
+
+@pytest.fixture
+def separated(hosts, tmp_path, monkeypatch) -> Iterator[Separated]:
     moto_server = pytest.importorskip("moto.server")
     import boto3
 
@@ -111,12 +124,6 @@ def test_scheduler_and_worker_on_separate_hosts_score_from_a_bucket(hosts, tmp_p
         assert worker.startswith(f"tcp://{worker_ip}:")
 
         monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
-        deployment = tmp_path / "d.yml"
-        deployment.write_text(json.dumps({
-            "name": "netns-dpl", "endpoint_name": "netns-ep", "type": "model",
-            "model": {"path": str(SEED / "mnist" / "model")},
-            "code_configuration": {"code": str(SCORING), "scoring_script": "succeed_list.py"},
-            "compute": "azureml:remote"}))
         for args in (
             ["ml", "datastore", "create", "--name", "bucket", "--set", "type=s3",
              "bucket=inputs", f"endpoint_url={s3_url}", "credentials.access_key_id=t",
@@ -124,22 +131,69 @@ def test_scheduler_and_worker_on_separate_hosts_score_from_a_bucket(hosts, tmp_p
             ["ml", "compute", "create", "-n", "remote", "--type", "dask", "--set",
              f"scheduler_address={address}"],
             ["ml", "batch-endpoint", "create", "-n", "netns-ep"],
-            ["ml", "batch-deployment", "create", "-f", str(deployment), "--set-default"],
         ):
             code, _, err = run_cli(*args)
             assert code == 0, err
-        code, out, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "netns-ep", "--input",
-                                 "azureml://datastores/bucket/paths/data", "--query", "name",
-                                 "-o", "tsv")
-        assert code == 0, err
-        code, _, err = run_cli("ml", "job", "stream", "-n", out.strip())
-        assert code == 0, err
-        shown = json.loads(run_cli("ml", "job", "show", "-n", out.strip())[1])
-        rows = Path(shown["properties"]["output_file"]).read_text().splitlines()
-        assert sorted(rows) == [f"f{i}.txt: {i + 1}" for i in range(4)]
+        yield Separated(address, s3_url, client)
     finally:
         for process in processes:
             process.kill()
             process.wait(timeout=30)
         log.close()
         s3.stop()
+
+
+def deploy(tmp_path: Path, **settings) -> None:
+    deployment = tmp_path / "d.yml"
+    deployment.write_text(json.dumps({
+        "name": "netns-dpl", "endpoint_name": "netns-ep", "type": "model",
+        "model": {"path": str(SEED / "mnist" / "model")},
+        "code_configuration": {"code": str(SCORING), "scoring_script": "succeed_list.py"},
+        "compute": "azureml:remote", "settings": settings}))
+    code, _, err = run_cli("ml", "batch-deployment", "create", "-f", str(deployment),
+                           "--set-default")
+    assert code == 0, err
+
+
+def invoke(*options: str) -> dict:
+    code, out, err = run_cli("ml", "batch-endpoint", "invoke", "-n", "netns-ep", *options,
+                             "--query", "name", "-o", "tsv")
+    assert code == 0, err
+    run_cli("ml", "job", "stream", "-n", out.strip())
+    return json.loads(run_cli("ml", "job", "show", "-n", out.strip())[1])
+
+
+@pytest.mark.slow
+def test_scheduler_and_worker_on_separate_hosts_score_from_a_bucket(separated, tmp_path):
+    deploy(tmp_path)
+    shown = invoke("--input", "azureml://datastores/bucket/paths/data")
+    assert shown["status"] == "Completed", shown.get("error")
+    rows = Path(shown["properties"]["output_file"]).read_text().splitlines()
+    assert sorted(rows) == [f"f{i}.txt: {i + 1}" for i in range(4)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threshold,status", [(-1, "Completed"), (0, "Failed")])
+def test_a_datastore_the_worker_cannot_reach_fails_its_mini_batches_by_name(
+        separated, tmp_path, threshold, status):
+    """The job lists the bucket from the host at 127.0.0.1; the worker's own loopback has no
+    S3 server, so each download fails with one line naming the object and the endpoint, and
+    error_threshold decides, as for any failure."""
+    port = separated.s3_url.rsplit(":", 1)[1]
+    unreachable = f"http://127.0.0.1:{port}"
+    code, _, err = run_cli(
+        "ml", "datastore", "create", "--name", "hostonly", "--set", "type=s3",
+        "bucket=inputs", f"endpoint_url={unreachable}", "credentials.access_key_id=t",
+        "credentials.secret_access_key=t")
+    assert code == 0, err
+    deploy(tmp_path, mini_batch_size=2, error_threshold=threshold,
+           retry_settings={"max_retries": 0, "timeout": 30})
+    shown = invoke("--input", "azureml://datastores/hostonly/paths/data")
+    assert shown["status"] == status, shown.get("error")
+    record = BatchService().job_record(shown["name"])
+    assert record.mini_batches_failed >= 1
+    for failure in record.failed_mini_batches:
+        assert "\n" not in failure.error, failure.error
+        assert re.fullmatch(rf"the input could not be downloaded: could not fetch "
+                            rf"s3://inputs/data/f\d\.txt from {re.escape(unreachable)}: .+",
+                            failure.error), failure.error
