@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from emulator.service import BatchService
-from tests.helpers import SEED, free_port, wait_for
+from tests.helpers import SCORING, SEED, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -221,3 +221,30 @@ def test_changed_code_runs_new_and_model_versions_stay_apart(hidden, service, tm
     digests = [digest for _, digest in hidden.fetched()]
     assert len(digests) == len(set(digests)), "a version was fetched twice"
 
+
+
+def test_an_isolated_environment_is_built_by_the_worker(hidden, service, tmp_path,
+                                                        monkeypatch):
+    """The job sends the environment's specification; the worker builds the venv in its own
+    cache (this machine builds nothing) and scores in it."""
+    monkeypatch.setenv("BATCH_EMULATOR_ENVIRONMENT_MODE", "isolated")
+    conda = tmp_path / "conda.yml"
+    conda.write_text(yaml.safe_dump({"name": "env", "dependencies": [
+        "pip", {"pip": ["six==1.15.0"]}]}))
+    path = tmp_path / "isolated.yml"
+    path.write_text(yaml.safe_dump({
+        "name": "isolated", "endpoint_name": "isolated-ep", "type": "model",
+        "model": {"path": str(SEED / "mnist" / "model")}, "compute": "azureml:batch-cluster",
+        "code_configuration": {"code": str(SCORING), "scoring_script": "six_version.py"},
+        "environment": {"conda_file": str(conda),
+                        "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"}}))
+    service.create_endpoint(name="isolated-ep")
+    service.create_deployment(path, set_default=True)
+    shown, rows = run(service, "isolated-ep", copy_inputs(hidden, "six", SEED / "mnist" / "data",
+                                                          2))
+    assert shown["status"] == "Completed", shown.get("error")
+    versions = {tuple(row.split()) for row in rows}
+    assert len(versions) == 1
+    version, prefix = versions.pop()
+    assert version == "1.15.0" and Path(prefix).parent == hidden.cache / "environments"
+    assert not (hidden.home / "environments").exists()
