@@ -35,6 +35,21 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
         time.sleep(POLL_SECONDS)
 
 
+def wait_for_workers(address: str, count: int, what: str, timeout: float = 90) -> list[str]:
+    """The addresses of a Dask scheduler's workers, once ``count`` of them have joined."""
+    from distributed import Client  # Dask, for the tests that start their own scheduler
+
+    def joined() -> list[str] | None:
+        try:
+            with Client(address, timeout=5) as client:
+                workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        except OSError:
+            return None
+        return workers if len(workers) == count else None
+
+    return wait_for(joined, timeout, what)
+
+
 def trace_lines(trace_dir: Path, name: str) -> list[list[str]]:
     path = trace_dir / name
     if not path.exists():

@@ -20,7 +20,6 @@ process needs travels through Dask:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -273,19 +272,21 @@ class Returns:
             found = []
             for root, prefix in ((self.job_dir / "logs", LOGS), (self.output_dir, OUTPUTS)):
                 for path in sorted(root.rglob("*")) if root.is_dir() else ():
-                    new = path not in self._offsets  # an empty log still shows in the layout
+                    if not path.is_file() or path.name.startswith("."):
+                        continue
+                    first_sight = path not in self._offsets  # an empty log still shows
                     data = self._new_bytes(path)
-                    if data or (new and path in self._offsets):
+                    if data or first_sight:
                         found.append((prefix + path.relative_to(root).as_posix(), data))
             return tuple(found)
 
     def _new_bytes(self, path: Path) -> bytes:
-        if not path.is_file() or path.name.startswith("."):
-            return b""
         offset = self._offsets.get(path, 0)
-        with contextlib.suppress(OSError), open(path, "rb") as file:
-            file.seek(offset)
-            data = file.read()
-            self._offsets[path] = offset + len(data)
-            return data
-        return b""
+        try:
+            with open(path, "rb") as file:
+                file.seek(offset)
+                data = file.read()
+        except OSError:
+            return b""
+        self._offsets[path] = offset + len(data)
+        return data

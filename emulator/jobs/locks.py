@@ -35,22 +35,16 @@ def hold(path: Path, blocking: bool = True, shared: bool = False) -> IO | None:
 
 def held(path: Path) -> bool:
     """True while some process holds ``path`` exclusively."""
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        return False
-    fcntl = _fcntl()
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return _refused(path, shared=True)
 
 
 def in_use(path: Path) -> bool:
     """True while some process holds ``path``, shared or exclusively."""
+    return _refused(path, shared=False)
+
+
+def _refused(path: Path, shared: bool) -> bool:
+    """Whether a probe lock on ``path`` (shared, or exclusive) cannot be had now."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -58,7 +52,7 @@ def in_use(path: Path) -> bool:
     fcntl = _fcntl()
     with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)

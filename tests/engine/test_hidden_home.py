@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from emulator.service import BatchService
-from tests.helpers import SCORING, SEED, free_port, wait_for
+from tests.helpers import SCORING, SEED, free_port, wait_for_workers
 
 pytestmark = pytest.mark.slow
 
@@ -74,16 +74,7 @@ def hidden(tmp_path_factory) -> Iterator[HiddenWorker]:
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", worker],
         stdout=log, stderr=log, env={**os.environ, "DASK_TEMPORARY_DIRECTORY": str(scratch)}))
     try:
-        from distributed import Client
-
-        def one_worker() -> bool:
-            try:
-                with Client(address, timeout=5) as client:
-                    return len(client.scheduler_info()["workers"]) == 1
-            except OSError:
-                return False
-
-        wait_for(one_worker, 90, "the hidden worker to join the scheduler")
+        wait_for_workers(address, 1, "the hidden worker to join the scheduler")
         yield HiddenWorker(address, home, inputs, scratch / "batch-emulator")
     finally:
         for process in reversed(processes):

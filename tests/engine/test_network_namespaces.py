@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from emulator.service import BatchService
-from tests.helpers import run_cli, wait_for
+from tests.helpers import run_cli, wait_for_workers
 
 SEED = Path(__file__).resolve().parents[2] / "examples"
 SCORING = Path(__file__).resolve().parents[2] / "fixtures" / "scoring"
@@ -109,18 +109,8 @@ def separated(hosts, tmp_path, monkeypatch) -> Iterator[Separated]:
              "distributed.cli.dask_worker", address, "--host", worker_ip, "--no-nanny",
              "--nthreads", "1", "--memory-limit", "0", "--dashboard-address", ":0"],
             stdout=log, stderr=log, env={**os.environ, "NO_PROXY": "*"}))
-        from distributed import Client
-
-        def one_worker() -> bool:
-            try:
-                with Client(address, timeout=5) as dask_client:
-                    return len(dask_client.scheduler_info()["workers"]) == 1
-            except OSError:
-                return False
-
-        wait_for(one_worker, 90, "the worker in its namespace to join the scheduler")
-        with Client(address, timeout=10) as dask_client:
-            worker = next(iter(dask_client.scheduler_info()["workers"]))
+        [worker] = wait_for_workers(address, 1,
+                                    "the worker in its namespace to join the scheduler")
         assert worker.startswith(f"tcp://{worker_ip}:")
 
         monkeypatch.setenv("BATCH_EMULATOR_HOME", str(tmp_path / "home"))
