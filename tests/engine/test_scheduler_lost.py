@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from emulator.service import BatchService
-from tests.helpers import MODEL, SCORING, free_port, process_gone, wait_for
+from tests.helpers import MODEL, SCORING, free_port, process_gone, wait_for, wait_for_workers
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,7 @@ def test_a_job_whose_scheduler_dies_fails_and_says_so(tmp_path):
                                "--nthreads", "1", "--memory-limit", "0", "--no-nanny",
                                "--dashboard-address", ":0"], stdout=log, stderr=log)
     try:
+        wait_for_workers(address, 1, "the worker to join the scheduler")
         service = BatchService(home=tmp_path / "home")
         service.create_compute(set_values=["name=doomed", "type=dask",
                                            f"scheduler_address={address}"])
