@@ -43,7 +43,8 @@ def test_job_stream_shows_progress_while_the_job_runs(slow_job):
     progress = [(status, int(done)) for status, done, _, _ in LINE.findall(out)]
     running = [done for status, done in progress if status == "Running"]
     assert len(running) >= 2, out  # it moved while it ran, in steps of a lease
-    assert running == sorted(running) and running[-1] < 20
+    # it moved while Running; the last Running line may count all 20, scored before Finalizing
+    assert running == sorted(running) and running[0] < running[-1]
     assert progress[-1] == ("Completed", 20)
     assert " mini-batches/s" in out
     assert "ETA " in out
